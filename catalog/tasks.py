@@ -1,0 +1,1 @@
+"""Scheduled catalog tasks."""

@@ -1,0 +1,1 @@
+"""Accounts: organisations, users, roles, API tokens, sign-in."""

@@ -1,0 +1,37 @@
+"""Shared API schemas."""
+import marshmallow as ma
+
+
+class ErrorDetailSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "stable error code"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict()
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.Nested(ErrorDetailSchema)
+
+
+class ProblemSchema(ma.Schema):
+    code = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+    rule = ma.fields.String()
+    field = ma.fields.String()
+    severity = ma.fields.String()
+    figures = ma.fields.Dict()
+
+
+class ProblemsSchema(ma.Schema):
+    problems = ma.fields.List(ma.fields.Nested(ProblemSchema))
+
+
+class PageArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100000))
+    per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+
+
+def page_of(items, total: int, page: int, per_page: int) -> dict:
+    return {"items": items, "total": total, "page": page, "per_page": per_page}

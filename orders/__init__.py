@@ -1,0 +1,1 @@
+"""Orders: cart, rule-checked checkout, budgets, mini-competitions, order lifecycle, payment."""
