@@ -2,8 +2,9 @@
 
 The suite runs on an SQLite file by default and on PostgreSQL when
 ``GOVMALL_TEST_DATABASE_URL`` is set (``.ci/run`` does both). The schema is created once per
-session through the Alembic migrations, so the migrations themselves are exercised; after
-each test the data tables are emptied (reference data — 品目, zones — stays).
+session from the models (``tests/test_migrations.py`` separately proves the Alembic migrations
+build the same schema on the database in use); after each test the data tables are emptied
+(reference data — 品目, zones — stays).
 """
 from __future__ import annotations
 
@@ -65,12 +66,10 @@ def app(_instance_dir):
         "LOGIN_MAX_FAILURES": 3,
     })
     with app.app_context():
-        from flask_migrate import downgrade, upgrade
-
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
+        db.create_all()
         from mall.cli import load_base_data
 
         load_base_data()
