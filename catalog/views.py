@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
-from sqlalchemy import func, select
 
 from mall.extensions import db
 from . import pinmu
-from .models import Agreement, Category, Product, Zone
+from .models import Product, Zone
 from .queries import sellable_products
 
 bp = Blueprint("catalog", __name__)
@@ -51,19 +50,3 @@ def categories(code=None):
 def product(product_id):
     product = db.session.get(Product, product_id) or abort(404)
     return render_template("catalog/product.html", product=product)
-
-
-@bp.route("/agreements")
-def agreements():
-    q = select(Agreement).order_by(Agreement.status, Agreement.term_end.desc())
-    status = request.args.get("status")
-    if status:
-        q = q.where(Agreement.status == status)
-    page = db.paginate(q, page=request.args.get("page", 1, type=int), per_page=20, error_out=False)
-    return render_template("catalog/agreements.html", agreements=page, status=status)
-
-
-@bp.route("/agreements/<int:agreement_id>")
-def agreement(agreement_id):
-    agreement = db.session.get(Agreement, agreement_id) or abort(404)
-    return render_template("catalog/agreement.html", agreement=agreement)

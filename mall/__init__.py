@@ -102,10 +102,11 @@ def _register_blueprints(app: Flask) -> None:
     from .accounts.views import bp as accounts_bp
     from .views import bp as main_bp
     from catalog.views import bp as catalog_bp
+    from catalog.agreement_views import bp as agreements_bp
     from suppliers.views import bp as suppliers_bp
     from orders.views import bp as orders_bp
     from search.views import bp as search_bp
 
-    for bp in (main_bp, accounts_bp, catalog_bp, suppliers_bp, orders_bp, search_bp):
+    for bp in (main_bp, accounts_bp, catalog_bp, agreements_bp, suppliers_bp, orders_bp, search_bp):
         app.register_blueprint(bp)
     init_api(app)
