@@ -5,5 +5,6 @@ from catalog.models import (Agreement, AgreementCategory, AgreementPrice, Agreem
                             Category, CentralizedItem, PolicyVersion, PriceHistory, Product,
                             ProductImage, Solicitation, Zone)
 from suppliers.models import SmeDeclaration, SupplierProfile  # noqa: F401
-from orders.models import BudgetLine  # noqa: F401
+from orders.models import (BudgetLine, CartItem, IdempotencyRecord, Notification, Order,  # noqa: F401
+                           OrderLine, OrderStatusChange, Payment)
 
