@@ -60,8 +60,9 @@ def app(_instance_dir):
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": _database_url(_instance_dir),
         "WTF_CSRF_ENABLED": False,
-        "CELERY_ALWAYS_EAGER": True,
-        "CELERY_BROKER_URL": "memory://",
+        # GOVMALL_TEST_CELERY_BROKER (e.g. redis://127.0.0.1:6379/15) runs tasks on a real worker
+        "CELERY_ALWAYS_EAGER": not os.environ.get("GOVMALL_TEST_CELERY_BROKER"),
+        "CELERY_BROKER_URL": os.environ.get("GOVMALL_TEST_CELERY_BROKER") or "memory://",
         "UPLOAD_FOLDER": os.path.join(_instance_dir, "uploads"),
         "LOGIN_MAX_FAILURES": 3,
     })
