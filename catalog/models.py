@@ -287,6 +287,7 @@ class PriceHistory(db.Model):
 
 class ProductImage(db.Model):
     __tablename__ = "product_image"
+    __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)

@@ -78,6 +78,8 @@ class SmeDeclaration(db.Model):
     # For goods the manufacturer must be an SME: whose goods this declaration covers.
     manufacturer_name: Mapped[Optional[str]] = mapped_column(String(200))
     manufacturer_size: Mapped[Optional[str]] = mapped_column(String(10))
+    # how the size was computed (thresholds in force when declared), kept for the public record
+    explanation: Mapped[Optional[str]] = mapped_column(String(500))
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     declared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     declared_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user_account.id"))
