@@ -8,7 +8,7 @@ class ErrorDetailSchema(ma.Schema):
     details = ma.fields.Dict()
 
 
-class ErrorSchema(ma.Schema):
+class ApiErrorSchema(ma.Schema):
     error = ma.fields.Nested(ErrorDetailSchema)
 
 
