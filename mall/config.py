@@ -43,6 +43,22 @@ def _instance_secret(instance_path: str) -> str:
     return key
 
 
+_MAPPED = {"ENV", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+           "CELERY_ALWAYS_EAGER", "SEARCH_ENGINE", "ELASTICSEARCH_URL", "ELASTICSEARCH_INDEX",
+           "STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET", "MAIL_SERVER", "MAIL_PORT",
+           "MAIL_SENDER", "DEFAULT_LOCALE", "TIMEZONE", "PAGE_SIZE", "UPLOAD_FOLDER", "MAX_CONTENT_LENGTH",
+           "MAX_IMAGE_BYTES", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "INSTANCE_PATH"}
+
+
+def _parse(raw: str):
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def build_config(instance_path: str, overrides: dict | None = None) -> dict:
     overrides = dict(overrides or {})
     environment = overrides.get("ENV") or env("ENV", "embedded")
@@ -100,6 +116,11 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     }
+    # Every other GOVMALL_<NAME> variable sets the setting <NAME> (JSON values are parsed:
+    # numbers, true/false, lists), so components' optional settings need no code here.
+    for key, raw in os.environ.items():
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):] not in _MAPPED:
+            cfg[key[len(ENV_PREFIX):]] = _parse(raw)
     cfg.update({k: v for k, v in overrides.items() if k != "ENV"})
 
     if not cfg["SECRET_KEY"]:
