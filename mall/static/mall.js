@@ -20,3 +20,16 @@
     }, 150);
   });
 })();
+
+// Product gallery: a thumbnail click shows that image large.
+(function () {
+  const main = document.querySelector('#gallery-main img');
+  if (!main) return;
+  document.querySelectorAll('[data-gallery-thumb]').forEach(function (thumb) {
+    thumb.addEventListener('click', function () {
+      main.src = thumb.src;
+      document.querySelectorAll('[data-gallery-thumb]').forEach(function (t) { t.classList.remove('active'); });
+      thumb.classList.add('active');
+    });
+  });
+})();
