@@ -228,6 +228,7 @@ class Product(db.Model):
     __table_args__ = (
         Index("ix_product_listing", "status", "zone_code", "category_code"),
         Index("ix_product_supplier", "supplier_id", "status"),
+        Index("ix_product_sales", "status", "zone_code", "sales_count"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
