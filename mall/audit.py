@@ -135,9 +135,14 @@ def _object_type(obj) -> str:
 
 
 def _pk(obj) -> Optional[str]:
-    ident = inspect(obj).identity
+    state = inspect(obj)
+    ident = state.identity
     if not ident:
-        return None
+        # a row inserted in this flush has no identity key yet (after_flush), but its primary
+        # key values are already set: creates must name their object too
+        ident = state.mapper.primary_key_from_instance(obj)
+        if not ident or all(i is None for i in ident):
+            return None
     return ",".join(str(i) for i in ident)
 
 
@@ -249,10 +254,28 @@ def _before_commit(session: Session) -> None:
             append(session.connection(), session.info.pop("audit_pending"))
 
 
+def _noop_set(target, value, oldvalue, initiator):
+    return value
+
+
+def _load_old_values() -> None:
+    """Make audited columns load their old value before a set, so an update of an attribute
+    expired by an earlier commit still records what it was ("before" is never empty)."""
+    for mapper in db.Model.registry.mappers:
+        cls = mapper.class_
+        if not getattr(cls, "__audited__", False):
+            continue
+        for attr in mapper.column_attrs:
+            instrumented = getattr(cls, attr.key)
+            if not event.contains(instrumented, "set", _noop_set):
+                event.listen(instrumented, "set", _noop_set, active_history=True, retval=True)
+
+
 def init_app(app) -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "before_commit", _before_commit)
+    _load_old_values()
 
 
 # --------------------------------------------------------------------------- verification
