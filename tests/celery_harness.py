@@ -35,10 +35,13 @@ def running_worker(app, instance_path: str):
         log.close()
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
-    """Poll ``predicate`` until it returns a truthy value (integration with another process)."""
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, process=None):
+    """Poll ``predicate`` until it returns a truthy value (integration with another process);
+    fail at once if ``process`` (the worker) has died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the worker exited with code {process.returncode}")
         value = predicate()
         if value:
             return value
