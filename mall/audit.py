@@ -181,6 +181,8 @@ def record(action: str, object_type: str, object_id: Any = None, *, before: dict
            after: dict | None = None, note: str | None = None, session: Session | None = None) -> None:
     """Queue a semantic audit record; it is written with the next flush of the session."""
     session = session or db.session()
+    if not session.in_transaction():
+        session.connection()  # bind the record to a transaction, so a rollback drops it
     _pending(session).append({
         "action": action, "object_type": object_type,
         "object_id": None if object_id is None else str(object_id),
@@ -271,10 +273,16 @@ def _load_old_values() -> None:
                 event.listen(instrumented, "set", _noop_set, active_history=True, retval=True)
 
 
+def _after_rollback(session: Session, previous_transaction=None) -> None:
+    # semantic records of a rolled-back transaction must never reach a later one
+    session.info.pop("audit_pending", None)
+
+
 def init_app(app) -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
     _load_old_values()
 
 

@@ -127,6 +127,7 @@ def detail(competition_id):
 @bp.route("/competitions/<int:competition_id>/bid", methods=["POST"])
 @login_required
 def bid(competition_id):
+    require("competition.bid")  # suppliers only: a buyer, auditor or operator never reaches the form
     comp = svc.get_competition(competition_id, current_user)
     form = BidForm()
     form.product_id.choices = [(p.id, p.title) for p in svc.bid_products(comp, current_user.organisation_id)]
@@ -141,6 +142,8 @@ def bid(competition_id):
         db.session.commit()
     except ServiceError as exc:
         db.session.rollback()
+        if exc.status in (401, 403, 404):
+            raise
         for p in exc.problems:
             flash(p.message, "danger")
     else:
