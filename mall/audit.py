@@ -179,16 +179,16 @@ def _pending(session: Session) -> list:
 
 def record(action: str, object_type: str, object_id: Any = None, *, before: dict | None = None,
            after: dict | None = None, note: str | None = None, session: Session | None = None) -> None:
-    """Queue a semantic audit record; it is written with the next flush of the session."""
+    """Queue a semantic audit record; it joins the hash chain when the transaction commits."""
     session = session or db.session()
     if not session.in_transaction():
         session.connection()  # bind the record to a transaction, so a rollback drops it
-    _pending(session).append({
+    _pending(session).append(_stamp({
         "action": action, "object_type": object_type,
         "object_id": None if object_id is None else str(object_id),
         "before": jsonable(before) if before else None, "after": jsonable(after) if after else None,
         "note": note[:1000] if note else None,
-    })
+    }))
 
 
 def _collect(session: Session) -> list[dict]:
@@ -227,13 +227,10 @@ def append(connection, rows: list[dict]) -> None:
         seq, prev = 0, GENESIS
     else:
         seq, prev = head.seq, head.hash
-    actor = current_actor()
-    info = _request_info()
-    now = utcnow()
     values = []
     for row in rows:
         seq += 1
-        full = {**row, **actor, **info, "seq": seq, "occurred_at": now}
+        full = {**_stamp({}), **row, "seq": seq}
         full["hash"] = content_hash(prev, _hashable(full))
         full["prev_hash"] = prev
         prev = full["hash"]
@@ -242,18 +239,54 @@ def append(connection, rows: list[dict]) -> None:
     connection.execute(update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev))
 
 
+def _stamp(row: dict) -> dict:
+    """Who, from which request and when: taken when the change is recorded, not at commit."""
+    return {**current_actor(), **_request_info(), "occurred_at": utcnow(), **row}
+
+
+def _current_tx(session: Session):
+    return session.get_nested_transaction() or session.get_transaction()
+
+
 def _after_flush(session: Session, flush_context) -> None:
-    rows = _collect(session) + session.info.pop("audit_pending", [])
+    """Collect the records of this flush (ids are known, history still holds the changes);
+    they are appended to the chain once, just before the commit."""
+    if session.info.get("audit_disabled"):
+        session.info.pop("audit_pending", None)
+        return
+    rows = [_stamp(r) for r in _collect(session)] + session.info.pop("audit_pending", [])
+    if rows:
+        tx = _current_tx(session)
+        session.info.setdefault("audit_rows", []).extend((tx, row) for row in rows)
+
+
+def _before_commit(session: Session) -> None:
+    """Append everything the transaction recorded to the hash chain in one go. The chain head
+    is locked only from here to the commit, so concurrent transactions wait for each other as
+    briefly as possible, and the chain follows commit order."""
+    session.flush()
+    pending = session.info.pop("audit_pending", [])
+    rows = [row for _, row in session.info.pop("audit_rows", [])] + pending
     if rows and not session.info.get("audit_disabled"):
         append(session.connection(), rows)
 
 
-def _before_commit(session: Session) -> None:
-    # semantic records queued after the last flush still need a flush to be written
-    if session.info.get("audit_pending"):
-        session.flush()
-        if session.info.get("audit_pending"):
-            append(session.connection(), session.info.pop("audit_pending"))
+def _after_rollback(session: Session, previous_transaction=None) -> None:
+    """Records of a rolled-back transaction (or savepoint) never reach a later one."""
+    session.info.pop("audit_pending", None)
+    if previous_transaction is None:
+        session.info.pop("audit_rows", None)
+        return
+
+    def inside(tx) -> bool:
+        while tx is not None:
+            if tx is previous_transaction:
+                return True
+            tx = tx.parent
+        return False
+
+    kept = [(tx, row) for tx, row in session.info.get("audit_rows", []) if not inside(tx)]
+    session.info["audit_rows"] = kept
 
 
 def _noop_set(target, value, oldvalue, initiator):
@@ -271,11 +304,6 @@ def _load_old_values() -> None:
             instrumented = getattr(cls, attr.key)
             if not event.contains(instrumented, "set", _noop_set):
                 event.listen(instrumented, "set", _noop_set, active_history=True, retval=True)
-
-
-def _after_rollback(session: Session, previous_transaction=None) -> None:
-    # semantic records of a rolled-back transaction must never reach a later one
-    session.info.pop("audit_pending", None)
 
 
 def init_app(app) -> None:
