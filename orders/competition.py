@@ -109,6 +109,8 @@ def parse_deadline(raw) -> dt.datetime:
     """ISO 8601 date-time; without a zone it is local time (Asia/Shanghai)."""
     if isinstance(raw, dt.datetime):
         value = raw
+    elif raw is None or not str(raw).strip():
+        raise ServiceError(_p("deadline_required", "请填写报价截止时间（YYYY-MM-DD HH:MM）", "deadline"))
     else:
         try:
             value = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))

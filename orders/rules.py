@@ -414,8 +414,9 @@ def rule_budget(ctx: CheckoutContext) -> list[Problem]:
                    budget_line_id=ctx.budget_line_id)]
     out = []
     if b.unit_id != ctx.buyer_unit_id:
-        return [_p("budget_line_not_owned", f"【预算指标】预算指标{b.project_code}不属于本单位，不能使用", r,
-                   field="budget_line_id", budget_line_id=b.id)]
+        # name no figure of another unit's line: ids must not reveal other units' budgets
+        return [_p("budget_line_not_owned", f"【预算指标】所选预算指标（ID {ctx.budget_line_id}）不属于本单位，不能使用", r,
+                   field="budget_line_id", budget_line_id=ctx.budget_line_id)]
     if b.year != ctx.budget_year:
         out.append(_p("budget_year_mismatch",
                       f"【预算指标】预算指标{b.project_code}（{b.project_name}）为{b.year}年度，"

@@ -126,7 +126,8 @@ class Tokens(MethodView):
         require("token.manage")
         row, token = ApiToken.issue(current_user, data["name"])
         db.session.commit()
-        return {**TokenSchema().dump(row), "token": token}
+        row.token = token  # the secret, shown once (not a column: only its hash is stored)
+        return row
 
 
 @blp.route("/tokens/<int:token_id>")
