@@ -109,4 +109,18 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (main_bp, accounts_bp, catalog_bp, agreements_bp, suppliers_bp, orders_bp, search_bp):
         app.register_blueprint(bp)
+    from catalog.admin import bp as admin_bp
+    from catalog.policy_views import bp as policy_bp
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(policy_bp)
+    from supervision.views import bp as supervision_bp
+    from supervision.public_views import bp as public_bp
+    app.register_blueprint(supervision_bp)
+    app.register_blueprint(public_bp)
+    # payments, 二次竞价 / 顺序轮候, notifications (their signal receivers connect on import)
+    from orders.payment_views import bp as payments_bp
+    from orders.competition_views import bp as competitions_bp
+    from orders.notification_views import bp as notifications_bp
+    for extra_bp in (payments_bp, competitions_bp, notifications_bp):
+        app.register_blueprint(extra_bp)
     init_api(app)

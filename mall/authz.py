@@ -2,7 +2,7 @@
 
 Every restricted action of the mall is a named permission below, as a rule over the user
 and (for ownership) the object concerned.  Views, API endpoints and services call
-:func:`require` (or the :func:`permission_required` decorator); ``tests/test_authz.py``
+:func:`require` (or the :func:`permission_required` decorator); ``tests/test_authz_walk.py``
 walks every route for every role and checks the refusals change nothing.
 """
 from __future__ import annotations
@@ -54,6 +54,49 @@ def _self(user, obj) -> bool:
     return obj is None or getattr(obj, "user_id", None) == user.id
 
 
+def _competition_party(user, obj) -> bool:
+    """A competition: its buyer unit, the invited suppliers, auditors and operators."""
+    if user.role in (ROLE_AUDITOR, ROLE_OPERATOR):
+        return True
+    if obj is None:
+        return user.role in (ROLE_BUYER, ROLE_SUPPLIER)
+    if user.role == ROLE_BUYER:
+        return obj.buyer_unit_id == user.organisation_id
+    return user.role == ROLE_SUPPLIER and user.organisation_id in obj.invited_supplier_ids
+
+
+def _order_buyer_or_operator(user, obj) -> bool:
+    if user.role == ROLE_OPERATOR:
+        return True
+    return user.role == ROLE_BUYER and (obj is None or obj.buyer_unit_id == user.organisation_id)
+
+
+def _order_supplier_or_operator(user, obj) -> bool:
+    if user.role == ROLE_OPERATOR:
+        return True
+    return user.role == ROLE_SUPPLIER and (obj is None or obj.supplier_id == user.organisation_id)
+
+
+def _recipient(user, obj) -> bool:
+    return obj is None or getattr(obj, "recipient_org_id", None) == user.organisation_id
+
+
+def _query_addressee(user, obj) -> bool:
+    """A supervision query (问询) is answered by the buyer unit or supplier it is addressed to."""
+    if user.role not in (ROLE_BUYER, ROLE_SUPPLIER):
+        return False
+    return obj is None or getattr(obj, "addressed_org_id", None) == user.organisation_id
+
+
+def _query_party(user, obj) -> bool:
+    return user.role in (ROLE_AUDITOR, ROLE_OPERATOR) or _query_addressee(user, obj)
+
+
+def _loan_party(user, obj) -> bool:
+    """Loan applications: the applying supplier, operators (for the banks) and auditors."""
+    return user.role in (ROLE_AUDITOR, ROLE_OPERATOR) or _supplier_owns(user, obj)
+
+
 PERMISSIONS: dict[str, Callable[[Any, Any], bool]] = {
     # accounts
     "account.self": _authenticated,
@@ -85,11 +128,21 @@ PERMISSIONS: dict[str, Callable[[Any, Any], bool]] = {
     "order.create": _buyer_owns,
     "order.view": _party_or_supervisor,
     "order.list": _role(ROLE_BUYER, ROLE_SUPPLIER, ROLE_AUDITOR, ROLE_OPERATOR),
+    "order.transition": _party_or_supervisor,  # which edge: orders/lifecycle.py (role per edge)
     "budget.read": _buyer_owns,
     "competition.create": _buyer_owns,
     "competition.bid": _supplier_owns,
+    "competition.view": _competition_party,
+    "competition.award": _buyer_owns,
+    "payment.treasury_paid": _role(ROLE_AUDITOR, ROLE_OPERATOR),
+    "payment.refund": _order_supplier_or_operator,
+    "payment.capture_retry": _order_buyer_or_operator,
+    "notification.read": _recipient,
     "loan.apply": _supplier_owns,
     "bank.manage": _role(ROLE_OPERATOR),
+    "query.view": _query_party,
+    "query.answer": _query_addressee,
+    "loan.view": _loan_party,
 }
 
 DENIAL_MESSAGES = {

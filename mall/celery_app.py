@@ -27,6 +27,13 @@ celery = Celery("govmall", task_cls=AppContextTask)
 
 BEAT_SCHEDULE = {
     "agreements-sweep": {"task": "catalog.sweep_agreements", "schedule": crontab(minute=5)},
+    "orders-cancel-overdue": {"task": "orders.cancel_overdue", "schedule": crontab(minute="*/15")},
+    "orders-reminders": {"task": "orders.send_reminders", "schedule": crontab(minute=0, hour="9,14")},
+    "orders-notification-emails": {"task": "orders.send_notification_emails", "schedule": crontab()},
+    "orders-card-capture-retry": {"task": "orders.retry_card_captures", "schedule": crontab(minute="*/10")},
+    "orders-close-competitions": {"task": "orders.close_competitions", "schedule": crontab(minute="*/5")},
+    "supervision-scan-risks": {"task": "supervision.scan_risks", "schedule": crontab(minute=30, hour=2)},
+    "search-drain-outbox": {"task": "search.drain_outbox", "schedule": crontab(minute="*")},
 }
 
 
@@ -54,3 +61,7 @@ def init_celery(app) -> Celery:
 
 def _import_tasks() -> None:
     import catalog.tasks  # noqa: F401
+    import orders.tasks  # noqa: F401
+    import orders.notify_tasks  # noqa: F401
+    import supervision.tasks  # noqa: F401
+    import search.tasks  # noqa: F401

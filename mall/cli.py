@@ -17,8 +17,12 @@ def init_app(app):
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(token_cli)
+    app.cli.add_command(org_cli)
     app.cli.add_command(user_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(__import__("search.cli", fromlist=["search_cli"]).search_cli)
+    from supervision import cli as supervision_cli
+    supervision_cli.init_app(app)
 
 
 def load_base_data() -> dict:
@@ -104,6 +108,29 @@ def token_issue(username, name):
     _, token = ApiToken.issue(user, name)
     db.session.commit()
     click.echo(token)
+
+
+org_cli = AppGroup("org", help="organisations (trading center, finance bureau, budget units)")
+
+
+@org_cli.command("create")
+@click.option("--kind", type=click.Choice(["trading_center", "finance_bureau", "budget_unit"]), required=True)
+@click.option("--name", required=True)
+@click.option("--uscc", required=True, help="统一社会信用代码 (checked)")
+@click.option("--parent-id", type=int, default=None)
+def org_create(kind, name, uscc, parent_id):
+    """Create an organisation (e.g. the trading center before its first operator)."""
+    from .accounts.services import create_organisation
+    from .problems import ServiceError
+
+    try:
+        org = create_organisation(kind=kind, name=name, uscc=uscc, parent_id=parent_id)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"created organisation {org.name} id={org.id}")
 
 
 user_cli = AppGroup("user", help="user accounts (buyers, auditors, operators)")

@@ -8,3 +8,8 @@ from suppliers.models import SmeDeclaration, SupplierProfile  # noqa: F401
 from orders.models import (BudgetLine, CartItem, IdempotencyRecord, Notification, Order,  # noqa: F401
                            OrderLine, OrderStatusChange, Payment)
 
+from orders.models import RiskFlag  # noqa: F401,E402
+from orders.models import (Competition, CompetitionBid, CompetitionInvite, PaymentRefund,  # noqa: F401,E402
+                           RotationAward, StripeEvent)
+from supervision.models import EnforcementAction, LoanApplication, PartnerBank, Query  # noqa: F401,E402
+from search.models import SearchDoc, SearchOutbox  # noqa: F401,E402

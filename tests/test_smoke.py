@@ -26,3 +26,23 @@ def test_me_requires_token_and_reports_identity(client, make):
 def test_openapi_document_lists_endpoints(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/api/v1/me" in spec["paths"] and "/api/v1/health" in spec["paths"]
+
+
+def test_cli_creates_center_and_operator_and_refuses_bad_code(runner, ctx):
+    from mall.accounts import uscc
+    from mall.accounts.models import Organisation, User
+    from mall.extensions import db
+
+    bad = runner.invoke(args=["org", "create", "--kind", "trading_center", "--name", "交易中心",
+                              "--uscc", "12350100MB0000000X"])
+    assert bad.exit_code == 1 and "校验位" in bad.output
+    code = uscc.make("12350100MB0000001")
+    ok = runner.invoke(args=["org", "create", "--kind", "trading_center", "--name", "交易中心", "--uscc", code])
+    assert ok.exit_code == 0, ok.output
+    org = db.session.query(Organisation).filter_by(uscc=code).one()
+    made = runner.invoke(args=["user", "create", "--username", "admin", "--role", "operator",
+                               "--org-id", str(org.id)], input="Secr3tpass\nSecr3tpass\n")
+    assert made.exit_code == 0, made.output
+    assert db.session.query(User).filter_by(username="admin").one().role == "operator"
+    token = runner.invoke(args=["token", "issue", "admin"])
+    assert token.exit_code == 0 and token.output.startswith("gm_")

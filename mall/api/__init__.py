@@ -34,9 +34,19 @@ def init_api(app) -> None:
     from suppliers.api import blp as suppliers_blp
     from orders.api import blp as orders_blp
     from search.api import blp as search_blp
+    from catalog.product_api import blp as products_blp
 
     api.init_app(app)
-    for blp in (core.blp, catalog_blp, suppliers_blp, orders_blp, search_blp):
+    for blp in (core.blp, catalog_blp, suppliers_blp, orders_blp, search_blp, products_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
+    from supervision.api import blp as supervision_blp
+    csrf.exempt(supervision_blp)
+    api.register_blueprint(supervision_blp)
+    from orders.payment_views import blp as payments_blp
+    from orders.competition_api import blp as competitions_blp
+    from orders.notification_views import blp as notifications_blp
+    for extra_blp in (payments_blp, competitions_blp, notifications_blp):
+        csrf.exempt(extra_blp)
+        api.register_blueprint(extra_blp)
     api.spec.options["security"] = [{"bearerAuth": []}]

@@ -1,0 +1,380 @@
+"""Search on the embedded engine of the database in use (SQLite FTS5, or PostgreSQL full-text when
+GOVMALL_TEST_DATABASE_URL is set): what a buyer finds, filters, facets, sorting, paging,
+highlighting, help on zero results, suggestions, sellability, the index kept in step with
+every change, bad input, the CLI and the health report."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from mall.extensions import db
+
+
+@pytest.fixture
+def shop(make):
+    """A small mall: two SME suppliers and a large one, printers, toner, laptops, paper, desks."""
+    sme = make.supplier_org(name="福州鑫源信息技术有限公司", sme_size="small")
+    sme2 = make.supplier_org(name="厦门博远办公设备有限公司", sme_size="micro")
+    big = make.supplier_org(name="福建省大型商贸集团有限公司", sme_size="large")
+    ag = make.agreement(categories=("A02021000", "A02010108"), suppliers=(sme, big),
+                        prices=((sme, "惠普", "M404dn", "2600", "A02021000"),))
+    ap = ag.prices[0]
+    p = {}
+    p["printer"] = make.product(sme, zone="central", category_code="A02021003", brand="惠普", model="LaserJet Pro M404dn",
+                                title="惠普 LaserJet Pro M404dn 黑白激光打印机 A4 双面 有线网络", price="2399.00",
+                                agreement_price=ap, specs={"幅面": "A4", "速度": "38页/分钟"})
+    p["printer2"] = make.product(big, zone="central", category_code="A02021003", brand="兄弟", model="HL-5595DN",
+                                 title="兄弟 HL-5595DN 黑白激光打印机 高速双面", price="3150.00", stock=0)
+    p["color"] = make.product(sme2, zone="central", category_code="A02021004", brand="佳能", model="LBP664Cx",
+                              title="佳能 LBP664Cx 彩色激光打印机 无线", price="4680.00")
+    p["toner"] = make.product(big, zone="self", category_code="A05040202", brand="惠普", model="CF217A",
+                              title="惠普 CF217A 原装硒鼓 适用M102/M130打印机", price="399.00")
+    p["laptop"] = make.product(sme, zone="central", category_code="A02010108", brand="联想", model="ThinkPad E14",
+                               title="联想ThinkPad E14 笔记本电脑 i5-1240P 16G 512G固态 14英寸", price="5699.00",
+                               specs={"处理器": "i5-1240P", "内存": "16G"})
+    p["laptop2"] = make.product(big, zone="central", category_code="A02010108", brand="戴尔", model="Latitude 3440",
+                                title="戴尔 Latitude 3440 商务笔记本电脑 i7 32G", price="7999.00")
+    p["desktop"] = make.product(sme2, zone="central", category_code="A02010105", brand="联想", model="启天M437",
+                                title="联想 启天M437 台式计算机 i5 8G 1T 23.8英寸显示器", price="4299.00")
+    p["paper"] = make.product(sme2, zone="self", category_code="A05040101", brand="得力", model="3904",
+                              title="得力 3904 A4复印纸 70g 500张/包 8包/箱", price="189.00")
+    p["desk"] = make.product(sme, zone="self", category_code="A05010201", brand="震旦", model="AO-A-TD1408",
+                             title="震旦 职员办公桌 1.4米 钢木结构 带抽屉", price="1280.00")
+    p["rice"] = make.product(sme2, zone="pavilion", category_code="A07060102", brand="五常", model="稻花香2号",
+                             title="五常大米 稻花香2号 10kg 当季新米", price="168.00")
+    return {"products": p, "sme": sme, "sme2": sme2, "big": big, "agreement": ag}
+
+
+def api(client, **params):
+    r = client.get("/api/v1/search", query_string=params)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.get_json()
+
+
+def ids(data):
+    return [item["id"] for item in data["items"]]
+
+
+# ---------------------------------------------------------------------------------- finding
+
+def test_chinese_words_brand_model_and_code_find_the_right_products(client, shop):
+    p = shop["products"]
+    printers = api(client, q="打印机")
+    assert set(ids(printers)[:3]) == {p["printer"].id, p["printer2"].id, p["color"].id}  # printers before toner
+    assert p["toner"].id in ids(printers)
+    assert printers["engine"] in ("sqlite-fts5", "postgres-fts")
+
+    lenovo = api(client, q="联想 笔记本")
+    assert ids(lenovo) == [p["laptop"].id]
+    assert ids(api(client, q="联想thinkpad"))[:1] == [p["laptop"].id]       # mixed scripts, no space
+    assert ids(api(client, q="M404"))[:1] == [p["printer"].id]              # model number prefix
+    assert ids(api(client, q="cf217a")) == [p["toner"].id]                  # model, any case
+    assert set(ids(api(client, q="hp"))) == {p["printer"].id, p["toner"].id}  # brand alias
+    assert p["printer"].id in ids(api(client, q="dyj"))                     # pinyin initials of 打印机
+    assert ids(api(client, q="鑫源"))  # supplier name
+    assert set(ids(api(client, q="便携式计算机"))) == {p["laptop"].id, p["laptop2"].id}  # 品目 name
+    assert ids(api(client, q="台式机")) == [p["desktop"].id]                # 品目 alias
+    assert p["laptop"].id in ids(api(client, q="i5-1240P"))                 # spec fragment
+
+    by_code = api(client, q="A02021000")                                     # a 品目 code: it and descendants
+    assert set(ids(by_code)) == {p["printer"].id, p["printer2"].id, p["color"].id}
+    assert any("A02021000" in n for n in by_code["notices"])
+
+
+def test_filters_and_facet_counts(client, shop):
+    p = shop["products"]
+    all_ = api(client)
+    assert all_["total"] == 10
+    facets = all_["facets"]
+    assert {f["value"]: f["count"] for f in facets["zone"]} == {"central": 6, "self": 3, "pavilion": 1}
+    assert {f["value"]: f["count"] for f in facets["sme"]} == {"1": 7, "0": 3}
+    assert {f["value"]: f["count"] for f in facets["brand"]}["惠普"] == 2
+    assert sum(f["count"] for f in facets["price"]) == 10
+
+    office = api(client, category="A02020000")  # 办公设备: printers are its descendants
+    assert set(ids(office)) == {p["printer"].id, p["printer2"].id, p["color"].id}
+    assert set(ids(api(client, q="打印机", zone="self"))) == {p["toner"].id}
+    assert set(ids(api(client, q="打印机", sme="1"))) == {p["printer"].id, p["color"].id}
+    assert set(ids(api(client, q="打印机", brand="惠普"))) == {p["printer"].id, p["toner"].id}
+    assert set(ids(api(client, q="打印机", in_stock="1"))) == {p["printer"].id, p["color"].id, p["toner"].id}
+    assert set(ids(api(client, q="打印机", price_min="1000", price_max="3200"))) == {p["printer"].id, p["printer2"].id}
+    assert set(ids(api(client, supplier=str(shop["sme"].id)))) == {p["printer"].id, p["laptop"].id, p["desk"].id}
+    assert ids(api(client, agreement=str(shop["agreement"].id))) == [p["printer"].id]
+    band = api(client, price="0-500")
+    assert set(ids(band)) == {p["toner"].id, p["paper"].id, p["rice"].id}
+    filtered = api(client, q="打印机", sme="1")
+    assert {f["value"]: f["count"] for f in filtered["facets"]["zone"]} == {"central": 2}
+
+
+def test_sorting_and_paging(client, shop):
+    asc = api(client, q="打印机", sort="price_asc")
+    prices = [Decimal(i["price"]) for i in asc["items"]]
+    assert prices == sorted(prices) and len(prices) == 4
+    desc = api(client, q="打印机", sort="price_desc")
+    assert ids(desc) == list(reversed(ids(asc)))
+    page1 = api(client, sort="price_asc", per_page="3", page="1")
+    page2 = api(client, sort="price_asc", per_page="3", page="2")
+    assert page1["total"] == 10 and page1["pages"] == 4 and len(page2["items"]) == 3
+    assert not set(ids(page1)) & set(ids(page2))
+    assert Decimal(page1["items"][-1]["price"]) <= Decimal(page2["items"][0]["price"])
+
+
+def test_sales_sort_and_sme_preference(client, shop, make):
+    p = shop["products"]
+    p["printer2"].sales_count = 500
+    db.session.commit()
+    assert ids(api(client, q="打印机", sort="sales"))[0] == p["printer2"].id
+    # two printers with the same words: the SME one ranks first (relevance × SEARCH_SME_BOOST)
+    big, sme = shop["big"], shop["sme2"]
+    a = make.product(big, zone="self", category_code="A02021006", brand="映美", title="映美 票据针式打印机 FP-630K", price="999")
+    b = make.product(sme, zone="self", category_code="A02021006", brand="映美", title="映美 票据针式打印机 FP-630K", price="999")
+    order = ids(api(client, q="票据针式打印机"))
+    assert order.index(b.id) < order.index(a.id)
+
+
+def test_highlighted_titles(client, shop):
+    item = api(client, q="激光打印机")["items"][0]
+    assert "<mark>" in item["highlight"] and "打印机" in item["highlight"]
+    page = client.get("/search", query_string={"q": "<script>alert(1)</script>"}).get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+
+
+# ---------------------------------------------------------------------------------- only what may be sold
+
+def test_only_sellable_products_are_found_and_changes_reach_the_index_at_once(client, shop, make):
+    p = shop["products"]
+    printer = p["printer"]
+    assert printer.id in ids(api(client, q="M404dn"))
+
+    printer.status = "delisted"
+    db.session.commit()
+    assert ids(api(client, q="M404dn")) == []
+    printer.status = "listed"
+    db.session.commit()
+    assert ids(api(client, q="M404dn")) == [printer.id]
+
+    printer.halted_reason = "框架协议已到期"
+    db.session.commit()
+    assert ids(api(client, q="M404dn")) == []
+    printer.halted_reason = None
+    db.session.commit()
+
+    from suppliers.models import SupplierProfile
+
+    prof = db.session.get(SupplierProfile, shop["sme"].id)
+    prof.status = "suspended"
+    db.session.commit()
+    assert ids(api(client, q="M404dn")) == [] and p["laptop"].id not in ids(api(client, q="联想 笔记本"))
+    prof.status = "active"
+    db.session.commit()
+    assert ids(api(client, q="M404dn")) == [printer.id]
+
+    printer.title = "惠普 M404dn 黑白激光打印机 政府采购专供型号"
+    printer.price = Decimal("2199.00")
+    db.session.commit()
+    data = api(client, q="专供")
+    assert ids(data) == [printer.id] and data["items"][0]["price"] == "2199.00"
+
+    draft = make.product(shop["sme"], title="得力 碎纸机 9911 5级保密", brand="得力", status="draft",
+                         category_code="A02021301")
+    assert ids(api(client, q="碎纸机")) == []
+    draft.status = "listed"
+    db.session.commit()
+    assert ids(api(client, q="碎纸机")) == [draft.id]
+
+    db.session.delete(draft)
+    db.session.commit()
+    assert ids(api(client, q="碎纸机")) == []
+
+
+def test_a_rolled_back_change_leaves_the_index_as_it_was(client, shop):
+    printer = shop["products"]["printer"]
+    printer.title = "临时标题 不应被搜到"
+    db.session.flush()
+    db.session.rollback()
+    assert ids(api(client, q="临时标题")) == []
+    assert ids(api(client, q="M404dn")) == [printer.id]
+
+
+def test_orm_bulk_update_is_indexed(client, shop):
+    from catalog.models import Product
+
+    p = shop["products"]
+    db.session.execute(update(Product).where(Product.brand == "联想").values(status="delisted"))
+    db.session.commit()
+    assert ids(api(client, q="联想")) == []
+    db.session.execute(update(Product).where(Product.id == p["laptop"].id).values(status="listed"))
+    db.session.commit()
+    assert ids(api(client, q="联想")) == [p["laptop"].id]
+
+
+def test_search_never_shows_a_product_its_index_row_calls_sellable(client, shop):
+    """Even if an index row were stale, the product is re-checked before it is shown."""
+    printer = shop["products"]["printer"]
+    db.session.execute(text("UPDATE product SET status = 'taken_down' WHERE id = :id"), {"id": printer.id})
+    db.session.commit()  # a raw SQL change bypasses the session events: the index still has the row
+    assert printer.id not in ids(api(client, q="M404dn"))
+    assert f'/products/{printer.id}"' not in client.get("/search?q=M404dn").get_data(as_text=True)
+
+
+# ---------------------------------------------------------------------------------- help and suggestions
+
+def test_zero_results_get_a_corrected_query_or_related_categories(client, shop):
+    p = shop["products"]
+    homophone = api(client, q="打因机")
+    assert homophone["corrected"]["to"] == "打印机" and p["printer"].id in ids(homophone)
+    typo = api(client, q="thinkpda")
+    assert typo["corrected"]["to"] == "thinkpad" and ids(typo) == [p["laptop"].id]
+    assert ids(api(client, q="fuyinzhi")) == [p["paper"].id]  # full pinyin of the 品目 is indexed
+    wrong_tone = api(client, q="福印纸")  # a homophone of 复印纸
+    assert wrong_tone["corrected"]["to"] == "复印纸" and ids(wrong_tone) == [p["paper"].id]
+    extra = api(client, q="联想 笔记本 粉红色")
+    assert extra["corrected"] and ids(extra) == [p["laptop"].id]
+    nothing = api(client, q="挖掘机")
+    assert nothing["total"] == 0 and nothing["items"] == []
+    page = client.get("/search?q=挖掘机").get_data(as_text=True)
+    assert 'id="zero-results"' in page and "检查是否有错别字" in page
+
+
+def test_related_categories_when_nothing_matches_all_words(client, shop):
+    data = api(client, q="激光打印机 游艇")
+    assert data["total"] == 0 or data["corrected"]
+    if not data["corrected"]:
+        assert any(c["code"].startswith("A020210") for c in data["related_categories"])
+
+
+def test_suggestions_while_typing(client, shop):
+    def texts(q):
+        r = client.get("/api/v1/search/suggest", query_string={"q": q})
+        assert r.status_code == 200
+        return [s["text"] for s in r.get_json()["suggestions"]]
+
+    assert "打印机" in texts("打印") or "A4黑白打印机" in texts("打印")
+    assert any("联想" in t for t in texts("联"))
+    assert any("联想" in t for t in texts("lian"))           # pinyin
+    assert "惠普" in texts("hp") or any("惠普" in t for t in texts("hp"))
+    assert texts("") == [] and texts("😀") == []
+    assert len(texts("x" * 10000)) <= 10
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+BAD_QUERIES = [
+    "", " ", "x" * 10_240, '"打印机" OR NEAR(a b) * ^title: -', "打印机\"", "'; DROP TABLE product; --",
+    "1' OR '1'='1", "😀🖨️", "联想thinkpad笔记本电脑i5", "Ａ４复印纸", "\x00\x01", "AND OR NOT", "*", "(", ")", "\\",
+    "a:b", "title:打印机", "m404*", "{}[]", "NEAR", "打印机" * 500,
+]
+
+
+@pytest.mark.parametrize("q", BAD_QUERIES)
+def test_bad_queries_never_fail(client, shop, q):
+    r = client.get("/api/v1/search", query_string={"q": q})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    body = r.get_json()
+    assert isinstance(body["items"], list) and body["total"] >= 0
+    if len(q) > 100:
+        assert any("过长" in n for n in body["notices"])
+    page = client.get("/search", query_string={"q": q})
+    assert page.status_code == 200
+    assert client.get("/api/v1/search/suggest", query_string={"q": q}).status_code == 200
+
+
+@pytest.mark.parametrize("params,notice", [
+    ({"price_min": "abc"}, "最低价"), ({"price_max": "-5"}, "最高价"), ({"page": "abc"}, "页码"),
+    ({"page": "99999999"}, "最多可浏览"), ({"sort": "bogus"}, "排序"), ({"category": "ZZZ"}, "品目编码"),
+    ({"zone": "mars"}, "专区"), ({"per_page": "0"}, "每页"), ({"supplier": "x"}, "供应商"),
+    ({"price_min": "5000", "price_max": "100"}, "互换"),
+])
+def test_bad_filters_are_explained_not_failed(client, shop, params, notice):
+    body = api(client, q="打印机", **params)
+    assert any(notice in n for n in body["notices"]), body["notices"]
+    assert client.get("/search", query_string={"q": "打印机", **params}).status_code == 200
+
+
+def test_emoji_only_query_says_why_nothing_was_searched(client, shop):
+    body = api(client, q="😀😀")
+    assert body["total"] == 0 and any("表情" in n for n in body["notices"])
+
+
+# ---------------------------------------------------------------------------------- page, CLI, health
+
+def test_results_page(client, shop):
+    p = shop["products"]
+    html = client.get("/search?q=打印机").get_data(as_text=True)
+    assert 'class="badge badge-sme"' in html
+    assert f'href="/products/{p["printer"].id}"' in html
+    assert "<mark>" in html and 'data-facet="zone"' in html and 'data-facet="brand"' in html
+    assert "综合排序" in html and "价格从低到高" in html
+    assert "福州鑫源信息技术有限公司" in html
+    paged = client.get("/search?per_page=1").get_data(as_text=True)
+    assert 'id="search-results"' in paged
+    filtered = client.get("/search?q=打印机&zone=self").get_data(as_text=True)
+    assert "清除全部筛选" in filtered
+
+
+def test_health_says_which_engine_serves(client, shop):
+    data = client.get("/api/v1/health").get_json()["search"]
+    assert data["ok"] is True and data["engine"] in ("sqlite-fts5", "postgres-fts") and data["backlog"] == 0
+
+
+def test_reindex_command_rebuilds_everything(client, shop, runner):
+    from search.models import SearchDoc
+
+    db.session.execute(text("DELETE FROM search_doc"))
+    db.session.commit()
+    assert api(client, q="打印机")["total"] == 0
+    health = client.get("/api/v1/health").get_json()["search"]
+    assert health["ok"] is False and "reindex" in health["error"]
+    result = runner.invoke(args=["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert "完成" in result.output
+    assert db.session.scalar(select(func.count()).select_from(SearchDoc)) == 10
+    assert api(client, q="打印机")["total"] == 4
+    assert runner.invoke(args=["search", "status"]).exit_code == 0
+
+
+def test_rebuild_index_function_reports_throughput(app, shop):
+    from search.indexing import rebuild_index
+
+    messages, batches = [], []
+    result = rebuild_index(progress=messages.append, on_batch=lambda d, t: batches.append((d, t)), batch_size=4)
+    assert result["products"] == 10 and result["per_second"] > 0
+    assert batches[-1] == (10, 10) and len(batches) == 3 and messages
+
+
+def test_huge_result_sets_count_facets_on_a_sample_and_say_so(client, shop, monkeypatch):
+    """Beyond FACET_SAMPLE matches facets are counted on a sample (scaled) and the total is an
+    estimate (exact on SQLite when no filter applies); the page says 约 (about)."""
+    import search.embedded_pg as es_pg
+    import search.embedded_sqlite as es_sqlite
+
+    monkeypatch.setattr(es_sqlite, "FACET_SAMPLE", 2)
+    monkeypatch.setattr(es_pg, "FACET_SAMPLE", 2)
+    data = api(client, q="打印机")
+    assert len(data["items"]) == 4 and data["total_approximate"] is True
+    assert "约" in client.get("/search?q=打印机").get_data(as_text=True).split('id="result-count"')[1][:40]
+    browse = api(client)
+    assert browse["total_approximate"] is True and len(browse["items"]) == 10
+    if data["engine"] == "sqlite-fts5":  # FTS5 counts matches exactly; the estimate is the total there
+        assert data["total"] == 4 and browse["total"] == 10
+        assert sum(f["count"] for f in data["facets"]["zone"]) == 4
+    small = api(client, q="联想 笔记本")
+    assert small["total"] == 1 and small["total_approximate"] is False
+    central = api(client, zone="central")           # browsing a large filtered set: sampled too
+    assert len(central["items"]) == 6 and 1 <= central["total"] <= 10
+
+
+def test_browsing_many_documents_sorted_walks_the_sort_index(client, shop, monkeypatch):
+    import search.embedded_sqlite as es_sqlite
+
+    monkeypatch.setattr(es_sqlite, "DENSE_ROWS", 2)
+    for sort, key, reverse in (("price_asc", "price", False), ("price_desc", "price", True),
+                               ("sales", "sales_count", True)):
+        items = api(client, zone="central", sort=sort)["items"]
+        values = [Decimal(str(i[key])) for i in items]
+        assert len(items) == 6 and values == sorted(values, reverse=reverse)
+    newest = api(client, zone="central", sort="newest")
+    assert len(newest["items"]) == 6
