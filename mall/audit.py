@@ -180,7 +180,9 @@ def _pending(session: Session) -> list:
 def record(action: str, object_type: str, object_id: Any = None, *, before: dict | None = None,
            after: dict | None = None, note: str | None = None, session: Session | None = None) -> None:
     """Queue a semantic audit record; it joins the hash chain when the transaction commits."""
-    session = session or db.session()
+    session = session or db.session
+    if hasattr(session, "registry"):  # a scoped_session: the current thread's Session
+        session = session()
     if not session.in_transaction():
         session.connection()  # bind the record to a transaction, so a rollback drops it
     _pending(session).append(_stamp({

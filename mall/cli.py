@@ -61,6 +61,7 @@ def setup_command(demo, products):
         t0 = time.perf_counter()
         summary = seed(db.session, products=products, progress=click.echo)
         click.echo(f"demo data: {summary} in {time.perf_counter() - t0:.1f}s")
+        _rebuild_search()
 
 
 @click.command("seed-demo")
@@ -79,6 +80,15 @@ def seed_demo_command(products, rng_seed):
     t0 = time.perf_counter()
     summary = seed(db.session, products=products, rng_seed=rng_seed, progress=click.echo)
     click.echo(f"demo data: {summary} in {time.perf_counter() - t0:.1f}s")
+    _rebuild_search()
+
+
+def _rebuild_search() -> None:
+    """Bulk loads bypass the per-change index sync: rebuild the search index once."""
+    from search.indexing import rebuild_index
+
+    result = rebuild_index(progress=click.echo)
+    click.echo(f"search index: {result['products']} products in {result['seconds']:.1f}s")
 
 
 catalog_cli = AppGroup("catalog", help="品目 classification and policy data")

@@ -21,9 +21,9 @@ class BudgetLine(db.Model):
     __table_args__ = (
         UniqueConstraint("unit_id", "year", "project_code", "economic_class"),
         # never negative, whatever the code path: the database refuses an overspend too
-        CheckConstraint("reserved >= 0", name="ck_budget_line_reserved_nonneg"),
-        CheckConstraint("spent >= 0", name="ck_budget_line_spent_nonneg"),
-        CheckConstraint("reserved + spent <= amount", name="ck_budget_line_within_amount"),
+        CheckConstraint("reserved >= 0", name="reserved_nonneg"),
+        CheckConstraint("spent >= 0", name="spent_nonneg"),
+        CheckConstraint("reserved + spent <= amount", name="within_amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

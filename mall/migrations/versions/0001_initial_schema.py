@@ -1,13 +1,14 @@
-"""initial schema
+"""initial schema: accounts, audit chain, catalog, suppliers, orders, payments, competitions,
+supervision and the embedded search index (FTS5 on SQLite, GIN-indexed tsvector on PostgreSQL)
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:58:40.211329
+Create Date: 2026-11-22 04:38:30.427662
 
 """
 from alembic import op
 import sqlalchemy as sa
-
+from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0001'
@@ -86,6 +87,17 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_organisation_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_organisation_parent_id'), ['parent_id'], unique=False)
 
+    op.create_table('partner_bank',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('contact_name', sa.String(length=50), nullable=False),
+    sa.Column('phone', sa.String(length=30), nullable=False),
+    sa.Column('products', sa.Text(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_bank')),
+    sa.UniqueConstraint('name', name=op.f('uq_partner_bank_name'))
+    )
     op.create_table('policy_version',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -109,6 +121,60 @@ def upgrade():
     )
     with op.batch_alter_table('policy_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_policy_version_effective_from'), ['effective_from'], unique=False)
+
+    op.create_table('search_doc',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('zone_code', sa.String(length=20), nullable=False),
+    sa.Column('category_code', sa.String(length=12), nullable=False),
+    sa.Column('brand', sa.String(length=100), nullable=True),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=True),
+    sa.Column('is_sme', sa.Boolean(), nullable=False),
+    sa.Column('price', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('price_band', sa.SmallInteger(), nullable=False),
+    sa.Column('stock', sa.Integer(), nullable=False),
+    sa.Column('sales_count', sa.Integer(), nullable=False),
+    sa.Column('listed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tsv', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_search_doc')),
+    sa.UniqueConstraint('product_id', name=op.f('uq_search_doc_product_id'))
+    )
+    with op.batch_alter_table('search_doc', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_search_doc_agreement_id'), ['agreement_id'], unique=False)
+        batch_op.create_index('ix_search_doc_brand', ['brand'], unique=False)
+        batch_op.create_index('ix_search_doc_category', ['category_code'], unique=False)
+        batch_op.create_index('ix_search_doc_listed', ['listed_at'], unique=False)
+        batch_op.create_index('ix_search_doc_price', ['price'], unique=False)
+        batch_op.create_index('ix_search_doc_sales', ['sales_count'], unique=False)
+        batch_op.create_index(batch_op.f('ix_search_doc_supplier_id'), ['supplier_id'], unique=False)
+        batch_op.create_index('ix_search_doc_zone', ['zone_code', 'is_sme'], unique=False)
+
+    op.create_table('search_outbox',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('entity', sa.String(length=20), nullable=False),
+    sa.Column('entity_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_by', sa.String(length=64), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.String(length=300), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_search_outbox'))
+    )
+    with op.batch_alter_table('search_outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_search_outbox_claim', ['claimed_at', 'id'], unique=False)
+
+    op.create_table('stripe_event',
+    sa.Column('id', sa.String(length=100), nullable=False),
+    sa.Column('type', sa.String(length=100), nullable=False),
+    sa.Column('object_id', sa.String(length=100), nullable=True),
+    sa.Column('livemode', sa.Boolean(), nullable=False),
+    sa.Column('result', sa.String(length=40), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stripe_event'))
+    )
+    with op.batch_alter_table('stripe_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stripe_event_object_id'), ['object_id'], unique=False)
 
     op.create_table('zone',
     sa.Column('code', sa.String(length=20), nullable=False),
@@ -151,6 +217,9 @@ def upgrade():
     sa.Column('reserved', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('spent', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('reserved + spent <= amount', name=op.f('ck_budget_line_within_amount')),
+    sa.CheckConstraint('reserved >= 0', name=op.f('ck_budget_line_reserved_nonneg')),
+    sa.CheckConstraint('spent >= 0', name=op.f('ck_budget_line_spent_nonneg')),
     sa.ForeignKeyConstraint(['unit_id'], ['organisation.id'], name=op.f('fk_budget_line_unit_id_organisation')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_budget_line')),
     sa.UniqueConstraint('unit_id', 'year', 'project_code', 'economic_class', name=op.f('uq_budget_line_unit_id'))
@@ -291,6 +360,65 @@ def upgrade():
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_token_user_id'), ['user_id'], unique=False)
 
+    op.create_table('idempotency_record',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('endpoint', sa.String(length=100), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('response', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_idempotency_record_user_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_record')),
+    sa.UniqueConstraint('user_id', 'key', name=op.f('uq_idempotency_record_user_id'))
+    )
+    op.create_table('purchase_order',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=32), nullable=False),
+    sa.Column('buyer_unit_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_user_id', sa.Integer(), nullable=False),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('budget_line_id', sa.Integer(), nullable=False),
+    sa.Column('zone_code', sa.String(length=20), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('payment_method', sa.String(length=20), nullable=False),
+    sa.Column('total', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('reference_total', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('savings', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('budget_year', sa.Integer(), nullable=False),
+    sa.Column('is_sme', sa.Boolean(), nullable=False),
+    sa.Column('policy_snapshot', sa.JSON(), nullable=False),
+    sa.Column('rule_results', sa.JSON(), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('delivery_address', sa.String(length=300), nullable=True),
+    sa.Column('placed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('confirm_deadline', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('acceptance_note', sa.String(length=1000), nullable=True),
+    sa.Column('paid_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_reason', sa.String(length=500), nullable=True),
+    sa.Column('competition_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_purchase_order_agreement_id_agreement')),
+    sa.ForeignKeyConstraint(['budget_line_id'], ['budget_line.id'], name=op.f('fk_purchase_order_budget_line_id_budget_line')),
+    sa.ForeignKeyConstraint(['buyer_unit_id'], ['organisation.id'], name=op.f('fk_purchase_order_buyer_unit_id_organisation')),
+    sa.ForeignKeyConstraint(['buyer_user_id'], ['user_account.id'], name=op.f('fk_purchase_order_buyer_user_id_user_account')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_purchase_order_supplier_id_organisation')),
+    sa.ForeignKeyConstraint(['zone_code'], ['zone.code'], name=op.f('fk_purchase_order_zone_code_zone')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_purchase_order')),
+    sa.UniqueConstraint('number', name=op.f('uq_purchase_order_number'))
+    )
+    with op.batch_alter_table('purchase_order', schema=None) as batch_op:
+        batch_op.create_index('ix_order_supplier_status', ['supplier_id', 'status'], unique=False)
+        batch_op.create_index('ix_order_unit_status', ['buyer_unit_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_purchase_order_agreement_id'), ['agreement_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_purchase_order_budget_line_id'), ['budget_line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_purchase_order_budget_year'), ['budget_year'], unique=False)
+        batch_op.create_index(batch_op.f('ix_purchase_order_competition_id'), ['competition_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_purchase_order_placed_at'), ['placed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_purchase_order_status'), ['status'], unique=False)
+
     op.create_table('sme_declaration',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('supplier_id', sa.Integer(), nullable=False),
@@ -303,6 +431,7 @@ def upgrade():
     sa.Column('declared_size', sa.String(length=10), nullable=True),
     sa.Column('manufacturer_name', sa.String(length=200), nullable=True),
     sa.Column('manufacturer_size', sa.String(length=10), nullable=True),
+    sa.Column('explanation', sa.String(length=500), nullable=True),
     sa.Column('is_current', sa.Boolean(), nullable=False),
     sa.Column('declared_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('declared_by_id', sa.Integer(), nullable=True),
@@ -312,6 +441,144 @@ def upgrade():
     )
     with op.batch_alter_table('sme_declaration', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sme_declaration_supplier_id'), ['supplier_id'], unique=False)
+
+    op.create_table('competition',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=32), nullable=False),
+    sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('buyer_unit_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_user_id', sa.Integer(), nullable=False),
+    sa.Column('category_code', sa.String(length=12), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('specs', sa.String(length=4000), nullable=False),
+    sa.Column('budget_line_id', sa.Integer(), nullable=False),
+    sa.Column('budget_amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('payment_method', sa.String(length=20), nullable=False),
+    sa.Column('delivery_address', sa.String(length=300), nullable=True),
+    sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('sme_price_deduction', sa.Numeric(precision=5, scale=4), nullable=False),
+    sa.Column('policy_snapshot', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('evaluated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('awarded_bid_id', sa.Integer(), nullable=True),
+    sa.Column('awarded_supplier_id', sa.Integer(), nullable=True),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('result_note', sa.String(length=1000), nullable=True),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_competition_agreement_id_agreement')),
+    sa.ForeignKeyConstraint(['awarded_supplier_id'], ['organisation.id'], name=op.f('fk_competition_awarded_supplier_id_organisation')),
+    sa.ForeignKeyConstraint(['budget_line_id'], ['budget_line.id'], name=op.f('fk_competition_budget_line_id_budget_line')),
+    sa.ForeignKeyConstraint(['buyer_unit_id'], ['organisation.id'], name=op.f('fk_competition_buyer_unit_id_organisation')),
+    sa.ForeignKeyConstraint(['buyer_user_id'], ['user_account.id'], name=op.f('fk_competition_buyer_user_id_user_account')),
+    sa.ForeignKeyConstraint(['category_code'], ['category.code'], name=op.f('fk_competition_category_code_category')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_competition_order_id_purchase_order')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_competition')),
+    sa.UniqueConstraint('number', name=op.f('uq_competition_number'))
+    )
+    with op.batch_alter_table('competition', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_competition_agreement_id'), ['agreement_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_competition_buyer_unit_id'), ['buyer_unit_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_competition_category_code'), ['category_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_competition_deadline'), ['deadline'], unique=False)
+        batch_op.create_index(batch_op.f('ix_competition_status'), ['status'], unique=False)
+
+    op.create_table('loan_application',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('applicant_note', sa.String(length=500), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('decided_amount', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('applied_by_id', sa.Integer(), nullable=False),
+    sa.Column('applied_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['applied_by_id'], ['user_account.id'], name=op.f('fk_loan_application_applied_by_id_user_account')),
+    sa.ForeignKeyConstraint(['bank_id'], ['partner_bank.id'], name=op.f('fk_loan_application_bank_id_partner_bank')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_loan_application_decided_by_id_user_account')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_loan_application_order_id_purchase_order')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_loan_application_supplier_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loan_application'))
+    )
+    with op.batch_alter_table('loan_application', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_loan_application_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loan_application_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loan_application_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_loan_application_supplier_id'), ['supplier_id'], unique=False)
+
+    op.create_table('notification',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedup_key', sa.String(length=120), nullable=False),
+    sa.Column('recipient_org_id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.String(length=2000), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('email_status', sa.String(length=20), nullable=False),
+    sa.Column('email_attempts', sa.Integer(), nullable=False),
+    sa.Column('email_sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('email_claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('email_error', sa.String(length=500), nullable=True),
+    sa.Column('competition_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_notification_order_id_purchase_order')),
+    sa.ForeignKeyConstraint(['recipient_org_id'], ['organisation.id'], name=op.f('fk_notification_recipient_org_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification')),
+    sa.UniqueConstraint('dedup_key', name=op.f('uq_notification_dedup_key'))
+    )
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_competition_id'), ['competition_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_email_status'), ['email_status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_recipient_org_id'), ['recipient_org_id'], unique=False)
+
+    op.create_table('order_status_change',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('from_status', sa.String(length=20), nullable=True),
+    sa.Column('to_status', sa.String(length=20), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('actor_role', sa.String(length=20), nullable=False),
+    sa.Column('note', sa.String(length=1000), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['user_account.id'], name=op.f('fk_order_status_change_actor_id_user_account')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_order_status_change_order_id_purchase_order')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_status_change'))
+    )
+    with op.batch_alter_table('order_status_change', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_status_change_order_id'), ['order_id'], unique=False)
+
+    op.create_table('payment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('stripe_payment_intent_id', sa.String(length=100), nullable=True),
+    sa.Column('treasury_instruction_no', sa.String(length=40), nullable=True),
+    sa.Column('refunded_amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('failure_message', sa.String(length=500), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('authorized_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('settlement_ref', sa.String(length=60), nullable=True),
+    sa.Column('card_last4', sa.String(length=4), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_payment_order_id_purchase_order')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment')),
+    sa.UniqueConstraint('order_id', name=op.f('uq_payment_order_id')),
+    sa.UniqueConstraint('stripe_payment_intent_id', name=op.f('uq_payment_stripe_payment_intent_id')),
+    sa.UniqueConstraint('treasury_instruction_no', name=op.f('uq_payment_treasury_instruction_no'))
+    )
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_order_id'), ['order_id'], unique=False)
 
     op.create_table('product',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -349,8 +616,161 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_product_agreement_price_id'), ['agreement_price_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_product_brand'), ['brand'], unique=False)
         batch_op.create_index('ix_product_listing', ['status', 'zone_code', 'category_code'], unique=False)
+        batch_op.create_index('ix_product_sales', ['status', 'zone_code', 'sales_count'], unique=False)
         batch_op.create_index(batch_op.f('ix_product_search_dirty'), ['search_dirty'], unique=False)
         batch_op.create_index('ix_product_supplier', ['supplier_id', 'status'], unique=False)
+
+    op.create_table('risk_flag',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('message', sa.String(length=1000), nullable=False),
+    sa.Column('figures', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=True),
+    sa.Column('supplier_id', sa.Integer(), nullable=True),
+    sa.Column('dedup_key', sa.String(length=160), nullable=True),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('cleared_by_id', sa.Integer(), nullable=True),
+    sa.Column('cleared_reason', sa.String(length=1000), nullable=True),
+    sa.Column('cleared_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['cleared_by_id'], ['user_account.id'], name=op.f('fk_risk_flag_cleared_by_id_user_account')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_risk_flag_order_id_purchase_order')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_risk_flag_supplier_id_organisation')),
+    sa.ForeignKeyConstraint(['unit_id'], ['organisation.id'], name=op.f('fk_risk_flag_unit_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_risk_flag')),
+    sa.UniqueConstraint('dedup_key', name=op.f('uq_risk_flag_dedup_key'))
+    )
+    with op.batch_alter_table('risk_flag', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_risk_flag_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('ix_risk_flag_status_kind', ['status', 'kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_risk_flag_supplier_id'), ['supplier_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_risk_flag_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('cart_item',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('price_seen', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_cart_item_product_id_product')),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_cart_item_user_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cart_item')),
+    sa.UniqueConstraint('user_id', 'product_id', name=op.f('uq_cart_item_user_id'))
+    )
+    with op.batch_alter_table('cart_item', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cart_item_user_id'), ['user_id'], unique=False)
+
+    op.create_table('competition_bid',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('competition_id', sa.Integer(), nullable=False),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('agreement_price_id', sa.Integer(), nullable=False),
+    sa.Column('unit_price', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('ceiling_price', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('sme_size', sa.String(length=10), nullable=True),
+    sa.Column('deduction_rate', sa.Numeric(precision=5, scale=4), nullable=False),
+    sa.Column('evaluated_price', sa.Numeric(precision=16, scale=4), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agreement_price_id'], ['agreement_price.id'], name=op.f('fk_competition_bid_agreement_price_id_agreement_price')),
+    sa.ForeignKeyConstraint(['competition_id'], ['competition.id'], name=op.f('fk_competition_bid_competition_id_competition')),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_competition_bid_product_id_product')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_competition_bid_supplier_id_organisation')),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_competition_bid_user_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_competition_bid')),
+    sa.UniqueConstraint('competition_id', 'supplier_id', name=op.f('uq_competition_bid_competition_id'))
+    )
+    with op.batch_alter_table('competition_bid', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_competition_bid_competition_id'), ['competition_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_competition_bid_supplier_id'), ['supplier_id'], unique=False)
+
+    op.create_table('competition_invite',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('competition_id', sa.Integer(), nullable=False),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_competition_invite_agreement_id_agreement')),
+    sa.ForeignKeyConstraint(['competition_id'], ['competition.id'], name=op.f('fk_competition_invite_competition_id_competition')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_competition_invite_supplier_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_competition_invite')),
+    sa.UniqueConstraint('competition_id', 'supplier_id', name=op.f('uq_competition_invite_competition_id'))
+    )
+    with op.batch_alter_table('competition_invite', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_competition_invite_competition_id'), ['competition_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_competition_invite_supplier_id'), ['supplier_id'], unique=False)
+
+    op.create_table('enforcement_action',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=True),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('previous_status', sa.String(length=20), nullable=True),
+    sa.Column('acted_by_id', sa.Integer(), nullable=False),
+    sa.Column('acted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['acted_by_id'], ['user_account.id'], name=op.f('fk_enforcement_action_acted_by_id_user_account')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_enforcement_action_order_id_purchase_order')),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_enforcement_action_product_id_product')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_enforcement_action_supplier_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enforcement_action'))
+    )
+    with op.batch_alter_table('enforcement_action', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enforcement_action_acted_at'), ['acted_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enforcement_action_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enforcement_action_product_id'), ['product_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enforcement_action_supplier_id'), ['supplier_id'], unique=False)
+
+    op.create_table('order_line',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('category_code', sa.String(length=12), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('brand', sa.String(length=100), nullable=True),
+    sa.Column('model', sa.String(length=100), nullable=True),
+    sa.Column('unit', sa.String(length=10), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('unit_price', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('reference_price', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('line_total', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('savings', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('agreement_price_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['agreement_price_id'], ['agreement_price.id'], name=op.f('fk_order_line_agreement_price_id_agreement_price')),
+    sa.ForeignKeyConstraint(['category_code'], ['category.code'], name=op.f('fk_order_line_category_code_category')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_order_line_order_id_purchase_order')),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_order_line_product_id_product')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_line'))
+    )
+    with op.batch_alter_table('order_line', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_line_category_code'), ['category_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_line_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_line_product_id'), ['product_id'], unique=False)
+
+    op.create_table('payment_refund',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('payment_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('stripe_refund_id', sa.String(length=100), nullable=True),
+    sa.Column('failure_message', sa.String(length=500), nullable=True),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['user_account.id'], name=op.f('fk_payment_refund_actor_id_user_account')),
+    sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], name=op.f('fk_payment_refund_payment_id_payment')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_refund')),
+    sa.UniqueConstraint('stripe_refund_id', name=op.f('uq_payment_refund_stripe_refund_id'))
+    )
+    with op.batch_alter_table('payment_refund', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_refund_payment_id'), ['payment_id'], unique=False)
 
     op.create_table('price_history',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -381,11 +801,92 @@ def upgrade():
     with op.batch_alter_table('product_image', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_product_image_product_id'), ['product_id'], unique=False)
 
+    op.create_table('rotation_award',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('supplier_id', sa.Integer(), nullable=False),
+    sa.Column('round_no', sa.Integer(), nullable=False),
+    sa.Column('rotation_position', sa.Integer(), nullable=True),
+    sa.Column('competition_id', sa.Integer(), nullable=False),
+    sa.Column('outcome', sa.String(length=20), nullable=False),
+    sa.Column('note', sa.String(length=300), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreement.id'], name=op.f('fk_rotation_award_agreement_id_agreement')),
+    sa.ForeignKeyConstraint(['competition_id'], ['competition.id'], name=op.f('fk_rotation_award_competition_id_competition')),
+    sa.ForeignKeyConstraint(['supplier_id'], ['organisation.id'], name=op.f('fk_rotation_award_supplier_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rotation_award')),
+    sa.UniqueConstraint('agreement_id', 'round_no', 'supplier_id', name=op.f('uq_rotation_award_agreement_id'))
+    )
+    with op.batch_alter_table('rotation_award', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rotation_award_agreement_id'), ['agreement_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rotation_award_competition_id'), ['competition_id'], unique=False)
+
+    op.create_table('supervision_query',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('addressed_party', sa.String(length=10), nullable=False),
+    sa.Column('addressed_org_id', sa.Integer(), nullable=False),
+    sa.Column('flag_id', sa.Integer(), nullable=True),
+    sa.Column('question', sa.Text(), nullable=False),
+    sa.Column('asked_by_id', sa.Integer(), nullable=False),
+    sa.Column('asked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('answer', sa.Text(), nullable=True),
+    sa.Column('answered_by_id', sa.Integer(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('closed_by_id', sa.Integer(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('close_note', sa.String(length=1000), nullable=True),
+    sa.ForeignKeyConstraint(['addressed_org_id'], ['organisation.id'], name=op.f('fk_supervision_query_addressed_org_id_organisation')),
+    sa.ForeignKeyConstraint(['answered_by_id'], ['user_account.id'], name=op.f('fk_supervision_query_answered_by_id_user_account')),
+    sa.ForeignKeyConstraint(['asked_by_id'], ['user_account.id'], name=op.f('fk_supervision_query_asked_by_id_user_account')),
+    sa.ForeignKeyConstraint(['closed_by_id'], ['user_account.id'], name=op.f('fk_supervision_query_closed_by_id_user_account')),
+    sa.ForeignKeyConstraint(['flag_id'], ['risk_flag.id'], name=op.f('fk_supervision_query_flag_id_risk_flag')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id'], name=op.f('fk_supervision_query_order_id_purchase_order')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_supervision_query'))
+    )
+    with op.batch_alter_table('supervision_query', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_supervision_query_addressed_org_id'), ['addressed_org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_supervision_query_flag_id'), ['flag_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_supervision_query_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_supervision_query_status'), ['status'], unique=False)
+
     # ### end Alembic commands ###
+    _search_index_ddl()
+    # the audit chain starts at its genesis row (locked by every appending transaction)
+    op.execute("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '%s')" % ("0" * 64))
+
+
+def _search_index_ddl():
+    """What SQLAlchemy cannot declare portably (kept in step with search/models.py)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE INDEX IF NOT EXISTS ix_search_doc_tsv ON search_doc USING gin (tsv)")
+    elif op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
+                   "title, brand, category, specs, supplier, pinyin, tokenize = 'unicode61 remove_diacritics 0')")
+        op.execute("CREATE TRIGGER IF NOT EXISTS search_doc_fts_delete AFTER DELETE ON search_doc "
+                   "BEGIN DELETE FROM search_fts WHERE rowid = old.id; END")
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_search_doc_tsv")
+    elif op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS search_doc_fts_delete")
+        op.execute("DROP TABLE IF EXISTS search_fts")
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('supervision_query', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_supervision_query_status'))
+        batch_op.drop_index(batch_op.f('ix_supervision_query_order_id'))
+        batch_op.drop_index(batch_op.f('ix_supervision_query_flag_id'))
+        batch_op.drop_index(batch_op.f('ix_supervision_query_addressed_org_id'))
+
+    op.drop_table('supervision_query')
+    with op.batch_alter_table('rotation_award', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rotation_award_competition_id'))
+        batch_op.drop_index(batch_op.f('ix_rotation_award_agreement_id'))
+
+    op.drop_table('rotation_award')
     with op.batch_alter_table('product_image', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_product_image_product_id'))
 
@@ -394,18 +895,99 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_price_history_product_id'))
 
     op.drop_table('price_history')
+    with op.batch_alter_table('payment_refund', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_refund_payment_id'))
+
+    op.drop_table('payment_refund')
+    with op.batch_alter_table('order_line', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_line_product_id'))
+        batch_op.drop_index(batch_op.f('ix_order_line_order_id'))
+        batch_op.drop_index(batch_op.f('ix_order_line_category_code'))
+
+    op.drop_table('order_line')
+    with op.batch_alter_table('enforcement_action', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_enforcement_action_supplier_id'))
+        batch_op.drop_index(batch_op.f('ix_enforcement_action_product_id'))
+        batch_op.drop_index(batch_op.f('ix_enforcement_action_kind'))
+        batch_op.drop_index(batch_op.f('ix_enforcement_action_acted_at'))
+
+    op.drop_table('enforcement_action')
+    with op.batch_alter_table('competition_invite', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_competition_invite_supplier_id'))
+        batch_op.drop_index(batch_op.f('ix_competition_invite_competition_id'))
+
+    op.drop_table('competition_invite')
+    with op.batch_alter_table('competition_bid', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_competition_bid_supplier_id'))
+        batch_op.drop_index(batch_op.f('ix_competition_bid_competition_id'))
+
+    op.drop_table('competition_bid')
+    with op.batch_alter_table('cart_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cart_item_user_id'))
+
+    op.drop_table('cart_item')
+    with op.batch_alter_table('risk_flag', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_risk_flag_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_risk_flag_supplier_id'))
+        batch_op.drop_index('ix_risk_flag_status_kind')
+        batch_op.drop_index(batch_op.f('ix_risk_flag_order_id'))
+
+    op.drop_table('risk_flag')
     with op.batch_alter_table('product', schema=None) as batch_op:
         batch_op.drop_index('ix_product_supplier')
         batch_op.drop_index(batch_op.f('ix_product_search_dirty'))
+        batch_op.drop_index('ix_product_sales')
         batch_op.drop_index('ix_product_listing')
         batch_op.drop_index(batch_op.f('ix_product_brand'))
         batch_op.drop_index(batch_op.f('ix_product_agreement_price_id'))
 
     op.drop_table('product')
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_order_id'))
+
+    op.drop_table('payment')
+    with op.batch_alter_table('order_status_change', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_status_change_order_id'))
+
+    op.drop_table('order_status_change')
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_recipient_org_id'))
+        batch_op.drop_index(batch_op.f('ix_notification_order_id'))
+        batch_op.drop_index(batch_op.f('ix_notification_email_status'))
+        batch_op.drop_index(batch_op.f('ix_notification_competition_id'))
+
+    op.drop_table('notification')
+    with op.batch_alter_table('loan_application', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_loan_application_supplier_id'))
+        batch_op.drop_index(batch_op.f('ix_loan_application_status'))
+        batch_op.drop_index(batch_op.f('ix_loan_application_order_id'))
+        batch_op.drop_index(batch_op.f('ix_loan_application_bank_id'))
+
+    op.drop_table('loan_application')
+    with op.batch_alter_table('competition', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_competition_status'))
+        batch_op.drop_index(batch_op.f('ix_competition_deadline'))
+        batch_op.drop_index(batch_op.f('ix_competition_category_code'))
+        batch_op.drop_index(batch_op.f('ix_competition_buyer_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_competition_agreement_id'))
+
+    op.drop_table('competition')
     with op.batch_alter_table('sme_declaration', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sme_declaration_supplier_id'))
 
     op.drop_table('sme_declaration')
+    with op.batch_alter_table('purchase_order', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_purchase_order_status'))
+        batch_op.drop_index(batch_op.f('ix_purchase_order_placed_at'))
+        batch_op.drop_index(batch_op.f('ix_purchase_order_competition_id'))
+        batch_op.drop_index(batch_op.f('ix_purchase_order_budget_year'))
+        batch_op.drop_index(batch_op.f('ix_purchase_order_budget_line_id'))
+        batch_op.drop_index(batch_op.f('ix_purchase_order_agreement_id'))
+        batch_op.drop_index('ix_order_unit_status')
+        batch_op.drop_index('ix_order_supplier_status')
+
+    op.drop_table('purchase_order')
+    op.drop_table('idempotency_record')
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
 
@@ -451,10 +1033,30 @@ def downgrade():
 
     op.drop_table('agreement')
     op.drop_table('zone')
+    with op.batch_alter_table('stripe_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stripe_event_object_id'))
+
+    op.drop_table('stripe_event')
+    with op.batch_alter_table('search_outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_search_outbox_claim')
+
+    op.drop_table('search_outbox')
+    with op.batch_alter_table('search_doc', schema=None) as batch_op:
+        batch_op.drop_index('ix_search_doc_zone')
+        batch_op.drop_index(batch_op.f('ix_search_doc_supplier_id'))
+        batch_op.drop_index('ix_search_doc_sales')
+        batch_op.drop_index('ix_search_doc_price')
+        batch_op.drop_index('ix_search_doc_listed')
+        batch_op.drop_index('ix_search_doc_category')
+        batch_op.drop_index('ix_search_doc_brand')
+        batch_op.drop_index(batch_op.f('ix_search_doc_agreement_id'))
+
+    op.drop_table('search_doc')
     with op.batch_alter_table('policy_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_policy_version_effective_from'))
 
     op.drop_table('policy_version')
+    op.drop_table('partner_bank')
     with op.batch_alter_table('organisation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_organisation_parent_id'))
         batch_op.drop_index(batch_op.f('ix_organisation_kind'))
