@@ -78,6 +78,7 @@ class SearchResponseSchema(ma.Schema):
     notices = ma.fields.List(ma.fields.String())
     corrected = ma.fields.Dict(allow_none=True)
     related_categories = ma.fields.List(ma.fields.Dict())
+    unfiltered_total = ma.fields.Integer(metadata={"description": "nothing under the filters: matches without them"})
 
 
 class SuggestArgsSchema(ma.Schema):
@@ -129,6 +130,7 @@ def page_payload(page: "service.SearchPage") -> dict:
                   "price_min": str(q.price_min) if q.price_min is not None else None,
                   "price_max": str(q.price_max) if q.price_max is not None else None},
         "notices": page.notices, "corrected": page.corrected, "related_categories": page.related,
+        "unfiltered_total": page.unfiltered_total,
     }
 
 

@@ -25,7 +25,7 @@ from mall.extensions import db
 from . import lexicon
 from . import text as stext
 from .embedded import _TTLCache, cache_seconds
-from .engine import SORTS, SearchQuery, SearchResult, empty_facets
+from .engine import SORTS, SearchQuery, SearchResult, empty_facets, has_filters
 
 MAX_RESULT_WINDOW = 10_000
 MAX_PER_PAGE = 100
@@ -46,6 +46,7 @@ class SearchPage:
     related: list[dict] = field(default_factory=list)
     took_ms: float = 0.0
     approximate: bool = False                       # total and facet counts are estimates
+    unfiltered_total: int = 0                       # nothing under the filters: how many without them
 
     # pagination protocol of templates/_formhelpers.html `pager`
     @property
@@ -259,7 +260,16 @@ def search(q: SearchQuery, notices: list[str] | None = None, *, load: bool = Tru
         return page
     engine = get_engine()
     result = _run(engine, q)
-    if result.total == 0 and q.tokens:
+    if result.total == 0 and q.tokens and has_filters(q):
+        # the words find products, the filters exclude them: say so (and which 品目 have them)
+        loose = engine.search(_without_filters(q).replace(page=1, per_page=1))
+        if loose.total:
+            notices.append(f"当前筛选条件下没有找到“{q.text}”；去掉筛选条件有{'约' if loose.approximate else ''}"
+                           f"{loose.total:,}件")
+            page.related = [{"code": f["value"], "name": f["label"], "count": f["count"]}
+                            for f in loose.facets.get("category", [])][:6]
+            page.unfiltered_total = loose.total
+    if result.total == 0 and q.tokens and not page.unfiltered_total:
         corrected = correct(engine, q)
         if corrected is not None:
             new_q, new_result = corrected
@@ -306,6 +316,11 @@ class _Image:
 
     def __init__(self, id, filename, sort_order):
         self.id, self.filename, self.sort_order = id, filename, sort_order
+
+
+def _without_filters(q: SearchQuery) -> SearchQuery:
+    return q.replace(zone=None, category=None, categories=[], brand=None, supplier_id=None, sme=None,
+                     price_min=None, price_max=None, in_stock=False, agreement_id=None)
 
 
 def load_products(ids: list[int]) -> list[ProductCard]:
@@ -427,7 +442,8 @@ def correct(engine, q: SearchQuery) -> Optional[tuple[SearchQuery, SearchResult]
         result = engine.search(new_q) if new_q.tokens else None
         if result is not None and result.total:
             return new_q, result
-    counts = {w: _matches(engine, q.replace(tokens=[(w,)], facets=False, page=1, per_page=1)) for w in words}
+    bare = _without_filters(q).replace(facets=False, page=1, per_page=1)
+    counts = {w: _matches(engine, bare.replace(tokens=[(w,)])) for w in words}
     fixed: list[str] = []
     changed = False
     for w in words:

@@ -85,8 +85,13 @@ def _clean_tables(request, app):
         tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables)
-                                  + " RESTART IDENTITY CASCADE"))
+                # TRUNCATE costs per table: empty only the tables this test wrote to
+                probe = " UNION ALL ".join(f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")"
+                                           for t in tables)
+                used = [row[0] for row in conn.execute(text(probe))]
+                if used:
+                    conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in used)
+                                      + " RESTART IDENTITY CASCADE"))
             else:
                 for t in tables:
                     conn.execute(t.delete())

@@ -378,3 +378,12 @@ def test_browsing_many_documents_sorted_walks_the_sort_index(client, shop, monke
         assert len(items) == 6 and values == sorted(values, reverse=reverse)
     newest = api(client, zone="central", sort="newest")
     assert len(newest["items"]) == 6
+
+
+def test_nothing_under_the_filters_says_how_many_without_them(client, shop):
+    data = api(client, q="硒鼓", zone="pavilion")
+    assert data["total"] == 0 and data["unfiltered_total"] == 1 and data["corrected"] is None
+    assert any("去掉筛选条件" in n for n in data["notices"])
+    assert data["related_categories"][0]["code"] == "A05040202"
+    html = client.get("/search?q=硒鼓&zone=pavilion").get_data(as_text=True)
+    assert "去掉筛选条件有1件" in html and "清除筛选条件后再试" in html
