@@ -485,6 +485,8 @@ def _do_orm_execute(state) -> None:
     if not (state.is_update or state.is_delete) or state.session.info.get("search_sync_disabled"):
         return None
     mapper = state.bind_mapper
+    if mapper is None:  # a Core statement on a mapped table, e.g. update(Product.__table__)
+        mapper = _mapper_of_table(getattr(state.statement, "table", None))
     if mapper is None or mapper.class_.__name__ not in WATCH:
         return None
     entity, _attrs = WATCH[mapper.class_.__name__]
@@ -495,8 +497,46 @@ def _do_orm_execute(state) -> None:
     ids = set(state.session.execute(ids_stmt, execution_options={"search_internal": True}).scalars())
     result = state.invoke_statement()
     if ids:
-        apply_changes(state.session, {entity: ids})
+        if cls.__name__ == "Product" and state.is_update and _updated_columns(state.statement) <= LIGHT_COLUMNS:
+            _apply_stock_only(state.session, ids)
+        else:
+            apply_changes(state.session, {entity: ids})
     return result
+
+
+def _mapper_of_table(table):
+    if table is None:
+        return None
+    for mapper in db.Model.registry.mappers:
+        if mapper.class_.__name__ in WATCH and mapper.local_table is table:
+            return mapper
+    return None
+
+
+# A checkout only moves stock: copy the figure into the documents instead of rebuilding them
+# (no re-segmentation, no tsvector rewrite): the hot path of every order.
+LIGHT_COLUMNS = frozenset({"stock"})
+
+
+def _updated_columns(stmt) -> set[str]:
+    values = getattr(stmt, "_values", None) or {}
+    return {getattr(k, "key", None) or getattr(k, "name", None) or str(k) for k in values}
+
+
+def _apply_stock_only(session: Session, product_ids: set[int]) -> None:
+    from catalog.models import Product
+
+    conn = session.connection()
+    _ensure(conn)
+    doc = SearchDoc.__table__
+    conn.execute(update(doc).where(doc.c.product_id.in_(sorted(product_ids)))
+                 .values(stock=select(Product.stock).where(Product.id == doc.c.product_id).scalar_subquery()))
+    if _es_configured():
+        now = utcnow()
+        conn.execute(insert(SearchOutbox.__table__),
+                     [{"entity": "product", "entity_id": int(i), "created_at": now, "attempts": 0}
+                      for i in sorted(product_ids)])
+        session.info["search_outbox_written"] = True
 
 
 def _after_commit(session: Session) -> None:

@@ -387,3 +387,34 @@ def test_nothing_under_the_filters_says_how_many_without_them(client, shop):
     assert data["related_categories"][0]["code"] == "A05040202"
     html = client.get("/search?q=硒鼓&zone=pavilion").get_data(as_text=True)
     assert "去掉筛选条件有1件" in html and "清除筛选条件后再试" in html
+
+
+def test_checkout_stock_change_reaches_the_index_without_a_rebuild(app, make, monkeypatch):
+    """Placing an order moves stock; the document's stock follows in the same transaction, through
+    the light path (no re-segmentation of the text)."""
+    from decimal import Decimal
+
+    from mall.extensions import db
+    from orders import services
+    from search import indexing
+    from search.models import SearchDoc
+
+    with app.app_context():
+        make.policy(effective_from=__import__("datetime").date(2025, 1, 1))
+        make.solicitation("A05010201")
+        supplier = make.supplier_org()
+        unit = make.org("budget_unit")
+        buyer = make.user("buyer", organisation=unit)
+        budget = make.budget_line(unit, amount="100000.00")
+        desk = make.product(supplier, zone="self", category_code="A05010201", price="1200.00", stock=5,
+                            title="震旦 钢木办公桌")
+        assert db.session.query(SearchDoc).filter_by(product_id=desk.id).one().stock == 5
+        rebuilt = []
+        real = indexing.reindex_products
+        monkeypatch.setattr(indexing, "reindex_products", lambda conn, ids: rebuilt.append(ids) or real(conn, ids))
+        services.place_order(buyer, budget_line_id=budget.id, lines=[(desk.id, 2)])
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.query(SearchDoc).filter_by(product_id=desk.id).one().stock == 3
+        assert all(desk.id not in ids for ids in rebuilt)
+        assert Decimal(db.session.get(type(budget), budget.id).reserved) == Decimal("2400.00")
