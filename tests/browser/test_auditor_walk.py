@@ -15,6 +15,7 @@ import pytest
 
 from mall.extensions import db
 from mall.timeutil import utcnow
+from tests.browser.steps import login, shot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -71,17 +72,6 @@ def walk(app):
     return data
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def login(page, username: str) -> None:
-    page.goto("/login")
-    page.locator("main input[name=username]").fill(username)
-    page.locator("main input[name=password]").fill(PASSWORD)
-    page.locator("main form [type=submit]").click()
-    page.wait_for_url("**/dashboard")
 
 
 def test_auditor_walk_from_flag_to_answer_and_public(walk, new_page):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mall.extensions import db
+from tests.browser.steps import login, shot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -56,17 +57,6 @@ def world(app):
     return data
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def login(page, username: str) -> None:
-    page.goto("/login")
-    page.locator("main input[name=username]").fill(username)
-    page.locator("main input[name=password]").fill(PASSWORD)
-    page.locator("main form [type=submit]").click()
-    page.wait_for_url("**/dashboard")
 
 
 def act(page, target: str, note: str | None = None) -> None:
