@@ -16,7 +16,6 @@ import pytest
 
 from mall.extensions import db
 from tests.browser.steps import login, shot
-from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
