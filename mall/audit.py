@@ -323,7 +323,6 @@ def verify(session: Session, batch: int = 5000) -> dict:
     prev = GENESIS
     expected_seq = 1
     checked = 0
-    last_id = 0
     while True:
         rows = session.execute(select(AuditRecord).where(AuditRecord.seq >= expected_seq)
                                .order_by(AuditRecord.seq).limit(batch)).scalars().all()

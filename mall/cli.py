@@ -5,7 +5,6 @@ import sys
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 

@@ -24,7 +24,7 @@ from mall.extensions import db
 
 from . import lexicon
 from . import text as stext
-from .embedded import _TTLCache, cache_seconds
+from .embedded import _TTLCache
 from .engine import SORTS, SearchQuery, SearchResult, empty_facets, has_filters
 
 MAX_RESULT_WINDOW = 10_000

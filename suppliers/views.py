@@ -13,12 +13,12 @@ from functools import wraps
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_file,
                    send_from_directory, url_for)
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import select
 
 from catalog import pinmu
 from catalog import services as products
-from catalog.models import (AGREEMENT_KINDS, ENTRANT_STATUSES, PRODUCT_STATUSES, ZONE_LABELS, Agreement, Product,
+from catalog.models import (AGREEMENT_KINDS, ENTRANT_STATUSES, PRODUCT_STATUSES, ZONE_LABELS, Product,
                             ProductImage, Solicitation)
 from catalog.queries import sellable_products
 from mall.extensions import db

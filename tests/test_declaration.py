@@ -14,7 +14,6 @@ from mall.problems import ServiceError
 from mall.timeutil import today
 from suppliers import services
 from suppliers.models import SmeDeclaration, SupplierProfile
-from tests.conftest import bearer
 
 WAN = Decimal(10000)
 

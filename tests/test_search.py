@@ -4,7 +4,6 @@ highlighting, help on zero results, suggestions, sellability, the index kept in 
 every change, bad input, the CLI and the health report."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 
 import pytest
 from elastic_transport import ApiResponseMeta, BaseNode, ConnectionError as EsConnectionError, HttpHeaders

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField, IntegerField
+from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, IntegerField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Email, Regexp
 
 

@@ -6,7 +6,7 @@ import secrets
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text, Boolean, Integer, DateTime, Numeric
+from sqlalchemy import ForeignKey, String, Boolean, Integer, DateTime, Numeric
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 

@@ -7,8 +7,6 @@ codes, or ``{"problems": [...]}`` when rules refused the request.
 """
 from __future__ import annotations
 
-from flask import g
-from flask_login import current_user
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint
 
