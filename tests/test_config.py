@@ -1,0 +1,45 @@
+"""Configuration: the secret key is never a constant; production refuses to start without one."""
+import pytest
+
+from mall.config import ConfigError, build_config
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for key in ("GOVMALL_SECRET_KEY", "GOVMALL_DATABASE_URL", "GOVMALL_ENV"):
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+def test_embedded_default_generates_a_secret_once_into_the_instance_folder(tmp_path, clean_env):
+    first = build_config(str(tmp_path))
+    second = build_config(str(tmp_path))
+    assert len(first["SECRET_KEY"]) >= 40
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
+    assert (tmp_path / "secret_key").read_text().strip() == first["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0  # readable by the owner only
+    assert build_config(str(tmp_path / "other"))["SECRET_KEY"] != first["SECRET_KEY"]
+
+
+def test_production_refuses_to_start_without_secret_or_database(tmp_path, clean_env):
+    clean_env.setenv("GOVMALL_ENV", "production")
+    clean_env.setenv("GOVMALL_DATABASE_URL", "postgresql://db/govmall")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        build_config(str(tmp_path))
+    assert not (tmp_path / "secret_key").exists()
+    clean_env.setenv("GOVMALL_SECRET_KEY", "s3cret-from-the-environment")
+    clean_env.delenv("GOVMALL_DATABASE_URL")
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        build_config(str(tmp_path))
+    clean_env.setenv("GOVMALL_DATABASE_URL", "postgresql://db/govmall")
+    cfg = build_config(str(tmp_path))
+    assert cfg["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/govmall"
+    assert cfg["SESSION_COOKIE_SECURE"] is True and cfg["CELERY_ALWAYS_EAGER"] is False
+
+
+def test_other_govmall_variables_become_settings(tmp_path, clean_env):
+    clean_env.setenv("GOVMALL_ORDER_CONFIRM_WORKDAYS", "3")
+    clean_env.setenv("GOVMALL_MAIL_USE_TLS", "true")
+    clean_env.setenv("GOVMALL_OCDS_PREFIX", "ocds-abc123")
+    cfg = build_config(str(tmp_path))
+    assert cfg["ORDER_CONFIRM_WORKDAYS"] == 3 and cfg["MAIL_USE_TLS"] is True and cfg["OCDS_PREFIX"] == "ocds-abc123"
