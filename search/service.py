@@ -21,6 +21,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
 from mall.extensions import db
+from mall.paging import PagerMixin
 
 from . import lexicon
 from . import text as stext
@@ -33,7 +34,7 @@ _CODE_RE = re.compile(r"^[abc]\d{0,8}$")
 
 
 @dataclass
-class SearchPage:
+class SearchPage(PagerMixin):
     query: SearchQuery
     items: list = field(default_factory=list)      # Product objects, in result order
     highlights: dict = field(default_factory=dict)  # product id → Markup title
@@ -61,32 +62,6 @@ class SearchPage:
     def pages(self) -> int:
         shown = min(self.total, MAX_RESULT_WINDOW)
         return max(1, math.ceil(shown / self.per_page)) if shown else 0
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> Optional[int]:
-        return self.page - 1 if self.has_prev else None
-
-    @property
-    def next_num(self) -> Optional[int]:
-        return self.page + 1 if self.has_next else None
-
-    def iter_pages(self, left_edge=1, left_current=2, right_current=2, right_edge=1):
-        last = 0
-        for num in range(1, self.pages + 1):
-            if (num <= left_edge or self.page - left_current <= num <= self.page + right_current
-                    or num > self.pages - right_edge):
-                if last + 1 != num:
-                    yield None
-                yield num
-                last = num
 
 
 # ====================================================================== parsing

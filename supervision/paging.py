@@ -9,41 +9,16 @@ import math
 from sqlalchemy import func, select
 
 from mall.extensions import db
+from mall.paging import PagerMixin
 
 
-class RowPage:
+class RowPage(PagerMixin):
     def __init__(self, items, page: int, per_page: int, total: int):
         self.items, self.page, self.per_page, self.total = items, page, per_page, total
 
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.per_page)) if self.total else 1
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self):
-        return self.page - 1 if self.has_prev else None
-
-    @property
-    def next_num(self):
-        return self.page + 1 if self.has_next else None
-
-    def iter_pages(self, left_edge=2, left_current=2, right_current=4, right_edge=2):
-        last = 0
-        for num in range(1, self.pages + 1):
-            if (num <= left_edge or self.page - left_current <= num <= self.page + right_current
-                    or num > self.pages - right_edge):
-                if last + 1 != num:
-                    yield None
-                yield num
-                last = num
 
 
 def paginate_rows(stmt, page: int | None, per_page: int) -> RowPage:
