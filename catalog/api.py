@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from mall.api import api_blueprint
-from mall.api.schemas import ApiErrorSchema as ErrorSchema, PageArgsSchema, ProblemsSchema, page_of
+from mall.api.schemas import ApiErrorSchema as ErrorSchema, PageArgsSchema, ProblemsSchema, paged
 from mall.authz import can, require
 from mall.extensions import db
 from mall.problems import NotFound, Problem, ServiceError
@@ -349,11 +349,7 @@ def agreements(args):
             AgreementSupplier.supplier_id == args["supplier"], AgreementSupplier.status == "admitted")))
     if args.get("q"):
         q = q.where(or_(Agreement.number.contains(args["q"]), Agreement.title.contains(args["q"])))
-    total = db.session.scalar(select(func.count()).select_from(q.subquery()))
-    page, per_page = args["page"], args["per_page"]
-    items = db.session.scalars(q.order_by(Agreement.id.desc()).limit(per_page)
-                               .offset((page - 1) * per_page)).all()
-    return page_of(items, total, page, per_page)
+    return paged(q.order_by(Agreement.id.desc()), args)
 
 
 @blp.route("/agreements", methods=["POST"])

@@ -5,12 +5,11 @@ import marshmallow as ma
 from flask import jsonify, request
 from flask.views import MethodView
 from flask_login import current_user
-from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from mall.api import api_blueprint
 from mall.api.core import OrganisationBrief
-from mall.api.schemas import PageArgsSchema, ProblemSchema, ProblemsSchema, page_of
+from mall.api.schemas import PageArgsSchema, ProblemSchema, ProblemsSchema, paged
 from mall.authz import require
 from mall.extensions import db
 
@@ -184,11 +183,8 @@ class Orders(MethodView):
             q = q.where(Order.status == args["status"])
         if args.get("q"):
             q = q.where(Order.number.startswith(args["q"].strip().upper(), autoescape=True))
-        total = db.session.scalar(select(func.count()).select_from(q.subquery()))
-        items = db.session.scalars(q.order_by(Order.id.desc()).options(
-            selectinload(Order.buyer_unit), selectinload(Order.supplier))
-            .limit(args["per_page"]).offset((args["page"] - 1) * args["per_page"])).all()
-        return page_of(items, total, args["page"], args["per_page"])
+        return paged(q.order_by(Order.id.desc()).options(
+            selectinload(Order.buyer_unit), selectinload(Order.supplier)), args)
 
     @blp.arguments(OrderInSchema)
     @blp.response(201, OrderSchema)

@@ -4,12 +4,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from catalog import pinmu
 from mall.api import api_blueprint
 from mall.api.core import OrganisationBrief
-from mall.api.schemas import PageArgsSchema, ProblemsSchema, page_of
+from mall.api.schemas import PageArgsSchema, ProblemsSchema, paged
 from mall.authz import require
 from mall.extensions import db
 
@@ -126,10 +125,7 @@ class Competitions(MethodView):
         q = svc.visible_competitions_query(current_user)
         if args.get("status"):
             q = q.where(Competition.status == args["status"])
-        total = db.session.scalar(select(func.count()).select_from(q.subquery()))
-        items = db.session.scalars(q.order_by(Competition.id.desc()).limit(args["per_page"])
-                                   .offset((args["page"] - 1) * args["per_page"])).all()
-        return page_of(items, total, args["page"], args["per_page"])
+        return paged(q.order_by(Competition.id.desc()), args)
 
     @blp.arguments(CompetitionInSchema)
     @blp.response(201, CompetitionSchema)

@@ -35,3 +35,11 @@ class PageArgsSchema(ma.Schema):
 
 def page_of(items, total: int, page: int, per_page: int) -> dict:
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def paged(stmt, args: dict) -> dict:
+    """One API page of ``stmt`` (count, then LIMIT/OFFSET) via Flask-SQLAlchemy's paginate."""
+    from ..extensions import db
+
+    p = db.paginate(stmt, page=args["page"], per_page=args["per_page"], error_out=False, max_per_page=None)
+    return page_of(p.items, p.total, args["page"], args["per_page"])
