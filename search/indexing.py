@@ -507,10 +507,13 @@ def _do_orm_execute(state) -> None:
 def _mapper_of_table(table):
     if table is None:
         return None
-    for mapper in db.Model.registry.mappers:
-        if mapper.class_.__name__ in WATCH and mapper.local_table is table:
-            return mapper
-    return None
+    return _watched_mappers_by_table().get(table)
+
+
+@lru_cache(maxsize=1)
+def _watched_mappers_by_table() -> dict:
+    """Watched models by table, built once (consulted on every Core UPDATE, e.g. each checkout)."""
+    return {m.local_table: m for m in db.Model.registry.mappers if m.class_.__name__ in WATCH}
 
 
 # A checkout only moves stock: copy the figure into the documents instead of rebuilding them
