@@ -14,6 +14,7 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from mall import audit
 from mall.authz import require
@@ -27,14 +28,15 @@ from .models import CentralizedItem, PolicyVersion
 
 
 def policy_in_force(day: dt.date, session=None) -> PolicyVersion | None:
-    """The published version whose effective period contains ``day`` (latest start wins)."""
+    """The published version whose effective period contains ``day`` (latest start wins), with its
+    centralized-catalog items (one statement: every checkout reads them)."""
     session = session or db.session
     return session.scalars(
-        select(PolicyVersion)
+        select(PolicyVersion).options(joinedload(PolicyVersion.items))
         .where(PolicyVersion.status == "published", PolicyVersion.effective_from <= day,
                or_(PolicyVersion.effective_to.is_(None), PolicyVersion.effective_to >= day))
         .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
-        .limit(1)).first()
+        .limit(1)).unique().first()
 
 
 def centralized_item_for(policy: PolicyVersion, category_code: str) -> CentralizedItem | None:

@@ -5,7 +5,8 @@ crash loses or duplicates nothing; a receiver may raise ServiceError to refuse t
 (e.g. a declined card at submission). Outside effects (e-mail, gateway calls that can be
 retried) go through Celery after commit.
 
-- ``order_placed.send(order)`` after an order and its lines are flushed (status submitted).
+- ``order_placed.send(order, new=True)`` after an order and its lines are flushed (status submitted);
+  ``new`` says the order was inserted in this transaction (a re-announcement omits it).
 - ``order_transitioned.send(order, change=OrderStatusChange)`` after each status change.
 """
 from blinker import Namespace

@@ -61,14 +61,19 @@ def _email_initial_status() -> str:
 
 
 def add(*, dedup_key: str, recipient_org_id: int, kind: str, title: str, body: str | None = None,
-        order_id: int | None = None, competition_id: int | None = None) -> Notification | None:
-    """Add a notice unless one with the same dedup key exists (in the current transaction)."""
+        order_id: int | None = None, competition_id: int | None = None,
+        fresh_key: bool = False) -> Notification | None:
+    """Add a notice unless one with the same dedup key exists (in the current transaction).
+
+    ``fresh_key``: the key names a row created in this transaction (a new order, a new status
+    change), so no committed notice can have it: the lookup is skipped; the unique key still holds."""
     session = db.session()
     with session.no_autoflush:
         pending = next((o for o in session.new if isinstance(o, Notification) and o.dedup_key == dedup_key), None)
     if pending is not None:
         return None
-    if session.scalar(select(Notification.id).where(Notification.dedup_key == dedup_key)) is not None:
+    if not fresh_key and session.scalar(select(Notification.id)
+                                        .where(Notification.dedup_key == dedup_key)) is not None:
         return None
     row = Notification(dedup_key=dedup_key[:120], recipient_org_id=recipient_org_id, order_id=order_id,
                        competition_id=competition_id, kind=kind, title=title[:200],
@@ -108,7 +113,8 @@ def notify_order_change(order: Order, change: OrderStatusChange) -> list[Notific
     return rows
 
 
-def notify_order_placed(order: Order) -> Notification | None:
+def notify_order_placed(order: Order, fresh: bool = False) -> Notification | None:
+    """``fresh``: the order was inserted in this transaction (no notice can have its key yet)."""
     buyer = order.buyer_unit.name if order.buyer_unit is not None else ""
     lines = [f"订单编号：{order.number}", f"采购单位：{buyer}", f"订单金额：¥{order.total:,.2f}",
              "请在规定时限内确认或拒绝订单。"]
@@ -116,11 +122,12 @@ def notify_order_placed(order: Order) -> Notification | None:
         lines.insert(1, "来源：二次竞价 / 顺序轮候成交")
     return add(dedup_key=f"order-placed:{order.id}:{order.supplier_id}", recipient_org_id=order.supplier_id,
                kind=KIND_ORDER_PLACED, title=f"新订单{order.number}（¥{order.total:,.2f}）", body="\n".join(lines),
-               order_id=order.id)
+               order_id=order.id, fresh_key=fresh)
 
 
-def _on_order_placed(order: Order, **kwargs) -> None:
-    notify_order_placed(order)
+def _on_order_placed(order: Order, new: bool = False, **kwargs) -> None:
+    # place_order sends new=True: the order was inserted in this very transaction
+    notify_order_placed(order, fresh=new)
 
 
 def _on_order_transitioned(order: Order, change=None, **kwargs) -> None:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from flask import g, has_app_context, has_request_context
 from flask_login import current_user
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Integer, String, func, null as sa_null, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -150,19 +150,22 @@ def _agreement_facts(session, price_id: int | None, supplier_id: int, cache: dic
         return None
     if price_id in cache:
         return cache[price_id]
-    row = session.execute(
+    # one statement: the price row, its agreement, the supplier's admission and (one row each)
+    # the agreement's 品目
+    rows = session.execute(
         select(AgreementPrice.id, AgreementPrice.supplier_id, AgreementPrice.max_price, Agreement.id,
                Agreement.number, Agreement.status, Agreement.term_start, Agreement.term_end,
-               AgreementSupplier.status)
+               AgreementSupplier.status, AgreementCategory.category_code)
         .join(Agreement, Agreement.id == AgreementPrice.agreement_id)
         .outerjoin(AgreementSupplier, (AgreementSupplier.agreement_id == Agreement.id)
                    & (AgreementSupplier.supplier_id == supplier_id))
-        .where(AgreementPrice.id == price_id)).first()
+        .outerjoin(AgreementCategory, AgreementCategory.agreement_id == Agreement.id)
+        .where(AgreementPrice.id == price_id)
+        .order_by(AgreementCategory.category_code)).all()
     facts = None
-    if row is not None:
-        ap_id, ap_supplier, max_price, a_id, number, status, start, end, entrant = row
-        codes = tuple(session.scalars(select(AgreementCategory.category_code)
-                                      .where(AgreementCategory.agreement_id == a_id)))
+    if rows:
+        ap_id, ap_supplier, max_price, a_id, number, status, start, end, entrant, _code = rows[0]
+        codes = tuple(r[-1] for r in rows if r[-1] is not None)
         # the price row must be this supplier's: another entrant's price is not an admission
         facts = AgreementFacts(id=a_id, number=number, status=status, term_start=start, term_end=end,
                                category_codes=codes, entrant_status=entrant if ap_supplier == supplier_id else None,
@@ -187,15 +190,33 @@ def _placed(unit_id: int, year: int, codes: list[str]):
             Order.status.not_in(lifecycle.CLOSED_WITHOUT_PURCHASE), OrderLine.category_code.in_(codes))
 
 
+def _year_totals_query(unit_id: int, year: int, codes: list[str]):
+    return (select(OrderLine.category_code, func.sum(OrderLine.line_total))
+            .join(Order, OrderLine.order_id == Order.id).where(*_placed(unit_id, year, codes))
+            .group_by(OrderLine.category_code))
+
+
+def _prior_orders_query(unit_id: int, year: int, codes: list[str], since: dt.date | None):
+    q = (select(Order.id, Order.number, Order.placed_at, OrderLine.category_code, func.sum(OrderLine.line_total))
+         .join(OrderLine, OrderLine.order_id == Order.id).where(*_placed(unit_id, year, codes))
+         .group_by(Order.id, Order.number, Order.placed_at, OrderLine.category_code))
+    if since is not None:
+        start = dt.datetime.combine(since, dt.time(0, 0), tzinfo=LOCAL_TZ).astimezone(dt.timezone.utc)
+        q = q.where(Order.placed_at >= start)
+    return q
+
+
+def _prior_order(r) -> PriorOrder:
+    return PriorOrder(order_id=r[0], number=r[1], placed_on=local_date(r[2]), category_code=r[3],
+                      amount=Decimal(r[4] or 0))
+
+
 def year_totals(session, unit_id: int, year: int, category_codes: Iterable[str]) -> dict[str, Decimal]:
     """The unit's totals per 品目 in the budget year (orders not rejected or cancelled)."""
     codes = list(set(category_codes))
     if not codes:
         return {}
-    q = (select(OrderLine.category_code, func.sum(OrderLine.line_total))
-         .join(Order, OrderLine.order_id == Order.id).where(*_placed(unit_id, year, codes))
-         .group_by(OrderLine.category_code))
-    return {code: Decimal(total or 0) for code, total in session.execute(q)}
+    return {code: Decimal(total or 0) for code, total in session.execute(_year_totals_query(unit_id, year, codes))}
 
 
 def prior_orders(session, unit_id: int, year: int, category_codes: Iterable[str],
@@ -205,24 +226,36 @@ def prior_orders(session, unit_id: int, year: int, category_codes: Iterable[str]
     codes = list(set(category_codes))
     if not codes:
         return ()
-    q = (select(Order.id, Order.number, Order.placed_at, OrderLine.category_code, func.sum(OrderLine.line_total))
-         .join(OrderLine, OrderLine.order_id == Order.id).where(*_placed(unit_id, year, codes))
-         .group_by(Order.id, Order.number, Order.placed_at, OrderLine.category_code))
-    if since is not None:
-        start = dt.datetime.combine(since, dt.time(0, 0), tzinfo=LOCAL_TZ).astimezone(dt.timezone.utc)
-        q = q.where(Order.placed_at >= start)
-    return tuple(PriorOrder(order_id=r[0], number=r[1], placed_on=local_date(r[2]), category_code=r[3],
-                            amount=Decimal(r[4] or 0)) for r in session.execute(q))
+    return tuple(_prior_order(r) for r in session.execute(_prior_orders_query(unit_id, year, codes, since)))
+
+
+def order_history(session, unit_id: int, year: int, category_codes: Iterable[str],
+                  since: dt.date) -> tuple[dict[str, Decimal], tuple[PriorOrder, ...]]:
+    """``year_totals`` and ``prior_orders`` (since the window's start) in one statement: the
+    totals' rows carry no order id."""
+    codes = list(set(category_codes))
+    if not codes:
+        return {}, ()
+    null_int, null_str = sa_null().cast(Integer), sa_null().cast(String)
+    totals_q = _year_totals_query(unit_id, year, codes).with_only_columns(
+        null_int, null_str, sa_null().cast(Order.placed_at.type), OrderLine.category_code,
+        func.sum(OrderLine.line_total))
+    rows = session.execute(union_all(totals_q, _prior_orders_query(unit_id, year, codes, since))).all()
+    totals = {r[3]: Decimal(r[4] or 0) for r in rows if r[0] is None}
+    prior = tuple(_prior_order(r) for r in rows if r[0] is not None)
+    return totals, prior
 
 
 def build_context(session, *, unit_id: int, budget: BudgetLine | None, budget_line_id: int | None,
                   products: dict[int, Product], lines: list[LineRequest], order_date: dt.date,
-                  payment_method: str, competition_id: int | None = None, policy=None) -> CheckoutContext:
-    """Gather the plain facts the rules judge (no writes)."""
+                  payment_method: str, competition_id: int | None = None, policy=None,
+                  suppliers: dict | None = None) -> CheckoutContext:
+    """Gather the plain facts the rules judge (no writes). ``suppliers`` (optional, the caller's)
+    receives the (Organisation, SupplierProfile) rows read, which keeps them in the session."""
     if policy is None:
         policy = policy_in_force(order_date, session)
     nodes = pinmu.tree()
-    profiles: dict[int, tuple | None] = {}
+    profiles: dict[int, tuple | None] = suppliers if suppliers is not None else {}
     agreement_cache: dict = {}
     solicitation_cache: dict = {}
 
@@ -269,11 +302,12 @@ def build_context(session, *, unit_id: int, budget: BudgetLine | None, budget_li
             pavilion_qualified=(bool(prof and prof.pavilion_qualified) if p.zone_code == "pavilion" else None)))
 
     pfacts = policy_facts(policy) if policy is not None else None
-    totals = year_totals(session, unit_id, order_date.year, amounts.keys())
-    # only the split window's orders are fetched (bounded however many orders the unit has)
-    prior = prior_orders(session, unit_id, order_date.year,
-                         [c for c in amounts if totals.get(c)],
-                         since=order_date - dt.timedelta(days=pfacts.split_window_days)) if pfacts and totals else ()
+    if pfacts is not None:
+        # only the split window's orders are fetched (bounded however many orders the unit has)
+        totals, prior = order_history(session, unit_id, order_date.year, amounts.keys(),
+                                      since=order_date - dt.timedelta(days=pfacts.split_window_days))
+    else:
+        totals, prior = year_totals(session, unit_id, order_date.year, amounts.keys()), ()
     return CheckoutContext(
         order_date=order_date, buyer_unit_id=unit_id, lines=tuple(facts), policy=pfacts,
         budget=budget_facts(budget), budget_line_id=budget_line_id, payment_method=payment_method,
@@ -463,9 +497,10 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     budget = _load_budget(session, budget_line_id, lock=True)
     ids = [r.product_id for r in reqs]
     products = _load_products(session, ids, lock=False)
+    suppliers: dict = {}
     ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                         products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
-                        competition_id=competition_id)
+                        competition_id=competition_id, suppliers=suppliers)
     evaluation = rules.evaluate(ctx)
     if evaluation.errors:
         raise ServiceError(evaluation.problems)
@@ -475,9 +510,10 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     locked = _lock_products(session, ids)
     if any(locked.get(pid, ())[1:] != _product_state(p)[1:] for pid, p in products.items()):
         products = _load_products(session, ids, lock=False, refresh=True)
+        suppliers = {}  # read afresh too
         ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                             products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
-                            competition_id=competition_id)
+                            competition_id=competition_id, suppliers=suppliers)
     else:
         for pid, p in products.items():
             set_committed_value(p, "stock", locked[pid][0])
@@ -515,7 +551,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
             line_total=ln.line_total, savings=savings,
             agreement_price_id=ln.agreement.price_id if ln.agreement is not None else None))
     order.buyer_unit = unit
-    order.supplier = session.get(Organisation, order.supplier_id)  # loaded with the facts: no query
+    order.supplier = (suppliers.get(order.supplier_id) or (None,))[0] or session.get(Organisation, order.supplier_id)
     order.total = total
     order.reference_total = reference_total
     order.savings = savings_total
@@ -530,7 +566,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
         # e.g. the API's answer: built before the flush, outside the audit chain's lock
         before_flush(order, evaluation)
     _flush_audited(session, audit_entries)
-    order_placed.send(order)
+    order_placed.send(order, new=True)
     return order, evaluation
 
 

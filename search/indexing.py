@@ -35,6 +35,8 @@ from flask import current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BindParameter
 
 from mall.extensions import db
 from mall.timeutil import utcnow
@@ -493,15 +495,42 @@ def _do_orm_execute(state) -> None:
     cls = mapper.class_
     key_col = cls.organisation_id if cls.__name__ == "SupplierProfile" else cls.id
     where = state.statement.whereclause
+    light = cls.__name__ == "Product" and state.is_update and _updated_columns(state.statement) <= LIGHT_COLUMNS
+    named = _ids_named_by(where, mapper.local_table.c.id) if light else None
+    if named is not None:
+        # a stock move of rows named by id (each checkout): no need to look them up first;
+        # copying the stock of a named row that the condition left alone is harmless
+        result = state.invoke_statement()
+        if result.rowcount:
+            _apply_stock_only(state.session, named)
+        return result
     ids_stmt = select(key_col) if where is None else select(key_col).where(where)
     ids = set(state.session.execute(ids_stmt, execution_options={"search_internal": True}).scalars())
     result = state.invoke_statement()
     if ids:
-        if cls.__name__ == "Product" and state.is_update and _updated_columns(state.statement) <= LIGHT_COLUMNS:
+        if light:
             _apply_stock_only(state.session, ids)
         else:
             apply_changes(state.session, {entity: ids})
     return result
+
+
+def _ids_named_by(where, id_col) -> set[int] | None:
+    """The ids a WHERE clause pins the rows to (``id = :x`` or ``id IN (...)`` as one of its
+    AND-ed terms), or None when it does not."""
+    if where is None:
+        return None
+    terms = where.clauses if getattr(where, "operator", None) is operators.and_ else (where,)
+    for term in terms:
+        left, right, op = getattr(term, "left", None), getattr(term, "right", None), getattr(term, "operator", None)
+        if left is None or not isinstance(right, BindParameter) or not left.compare(id_col):
+            continue
+        value = right.effective_value
+        if op is operators.eq and isinstance(value, int):
+            return {value}
+        if op is operators.in_op and isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
+            return set(value)
+    return None
 
 
 def _mapper_of_table(table):

@@ -397,6 +397,30 @@ def test_budget_reserve_release_spend_through_lifecycle(client, make):
     assert services.prior_orders(db.session, w.unit.id, fresh(w.budget).year, ["A05010201"]) == ()
 
 
+def test_order_history_is_year_totals_and_window_orders_in_one_statement(client, make):
+    """The checkout reads the unit's year totals and the split window's orders with one statement;
+    it answers what the two separate queries answer."""
+    import datetime as dt
+
+    from orders import services
+
+    w = build_world(make)
+    for qty in (1, 2):
+        r = client.post("/api/v1/orders", json=order_payload(w, (w.desk, qty)), headers=bearer(w.token))
+        assert r.status_code == 201, r.get_json()
+    year = fresh(w.budget).year
+    codes = ["A05010201", "A02010105"]
+    since = dt.date(year, 1, 1)
+    totals, prior = services.order_history(db.session, w.unit.id, year, codes, since=since)
+    assert totals == services.year_totals(db.session, w.unit.id, year, codes) == {"A05010201": Decimal("3600.00")}
+    by_id = lambda rows: sorted(rows, key=lambda p: (p.order_id, p.category_code))  # noqa: E731
+    assert by_id(prior) == by_id(services.prior_orders(db.session, w.unit.id, year, codes, since=since))
+    assert sorted(p.amount for p in prior) == [Decimal("1200.00"), Decimal("2400.00")]
+    later = dt.date(year + 1, 1, 1)  # a window starting after every order: totals stay, no orders
+    assert services.order_history(db.session, w.unit.id, year, codes, since=later) == (totals, ())
+    assert services.order_history(db.session, w.unit.id, year, [], since=since) == ({}, ())
+
+
 def test_api_lists_are_role_scoped_and_others_orders_are_404(client, make):
     w = build_world(make)
     mine = client.post("/api/v1/orders", json=order_payload(w, (w.desk, 1)), headers=bearer(w.token)).get_json()

@@ -417,3 +417,46 @@ def test_checkout_stock_change_reaches_the_index_without_a_rebuild(app, make, mo
         assert db.session.query(SearchDoc).filter_by(product_id=desk.id).one().stock == 3
         assert all(desk.id not in ids for ids in rebuilt)
         assert Decimal(db.session.get(type(budget), budget.id).reserved) == Decimal("2400.00")
+
+
+def test_stock_updates_pinned_by_id_skip_the_lookup_others_look_rows_up(app, make):
+    """A stock move whose WHERE names the rows by id (every checkout) updates the documents without
+    first selecting the ids; a refused move (condition false) leaves them alone; a stock update by
+    any other condition still finds its rows first."""
+    from sqlalchemy import event, update
+
+    from catalog.models import Product
+    from mall.extensions import db
+    from search.indexing import _ids_named_by
+    from search.models import SearchDoc
+
+    t = Product.__table__
+    assert _ids_named_by((t.c.id == 7) & (t.c.stock >= 2), t.c.id) == {7}
+    assert _ids_named_by(t.c.id.in_([3, 4]), t.c.id) == {3, 4}
+    assert _ids_named_by(t.c.stock >= 2, t.c.id) is None
+    assert _ids_named_by((t.c.id == 7) | (t.c.stock >= 2), t.c.id) is None
+    assert _ids_named_by(None, t.c.id) is None
+
+    with app.app_context():
+        supplier = make.supplier_org()
+        desk = make.product(supplier, zone="self", category_code="A05010201", stock=5, title="钢木办公桌")
+        chair = make.product(supplier, zone="self", category_code="A05010201", stock=9, title="办公椅")
+        db.session.commit()
+        desk_id, chair_id = desk.id, chair.id
+        seen = []
+        listen = lambda conn, cur, stmt, *a: seen.append(" ".join(stmt.split()))  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            res = db.session.execute(update(t).where(t.c.id == desk_id, t.c.stock >= 2).values(stock=t.c.stock - 2))
+            assert res.rowcount == 1
+            refused = db.session.execute(update(t).where(t.c.id == chair_id, t.c.stock >= 99)
+                                         .values(stock=t.c.stock - 99))
+            assert refused.rowcount == 0
+            assert not any(s.startswith("SELECT product.id FROM") for s in seen), seen
+            db.session.execute(update(t).where(t.c.title == "办公椅").values(stock=4))
+            assert any(s.startswith("SELECT product.id FROM") for s in seen)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+        db.session.commit()
+        stock = dict(db.session.query(SearchDoc.product_id, SearchDoc.stock))
+        assert stock[desk_id] == 3 and stock[chair_id] == 4

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, g, request
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db, login_manager
 from ..timeutil import as_utc, utcnow
@@ -34,7 +36,9 @@ def load_user_from_token(req):
     token = header[7:].strip()
     if not token:
         return None
-    row = db.session.query(ApiToken).filter_by(token_hash=ApiToken.hash(token)).first()
+    # one statement: the token with its user (every API request pays for this)
+    row = db.session.scalars(select(ApiToken).options(joinedload(ApiToken.user))
+                             .where(ApiToken.token_hash == ApiToken.hash(token))).first()
     if row is None or row.revoked_at is not None or not row.user.is_active:
         g.token_rejected = True
         return None
