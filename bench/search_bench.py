@@ -228,6 +228,15 @@ def main(argv=None):
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SEARCH_CACHE_SECONDS": args.cache})
     print(f"== search benchmark: {args.products:,} products on {app.config['SQLALCHEMY_DATABASE_URI']}", flush=True)
+    if args.db == "postgres":
+        from sqlalchemy import text
+
+        from mall.extensions import db
+
+        with app.app_context():
+            settings = {k: db.session.execute(text(f"SHOW {k}")).scalar()
+                        for k in ("server_version", "shared_buffers", "work_mem", "jit")}
+        print("PostgreSQL " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
     built = build(app, args.products, args.seed, args.generator)
     if built or not args.skip_reindex:
         from search.indexing import rebuild_index

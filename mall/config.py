@@ -133,6 +133,16 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
     if uri.startswith("postgresql://") or uri.startswith("postgres://"):
         # psycopg 3 driver
         cfg["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # JIT compiles expressions of queries the planner deems expensive (a facet pass over 1M
+        # documents): 20–100 ms of compilation on every such web request, never won back by
+        # short queries. Off for the mall's connections unless GOVMALL_PG_JIT=1.
+        if not cfg.get("PG_JIT"):
+            options = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"])
+            connect_args = dict(options.get("connect_args") or {})
+            connect_args["options"] = (connect_args.get("options", "") + " -c jit=off").strip()
+            options["connect_args"] = connect_args
+            cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not cfg["CELERY_BROKER_URL"]:
         cfg["CELERY_BROKER_URL"] = "memory://" if cfg["CELERY_ALWAYS_EAGER"] else cfg["REDIS_URL"]
     return cfg

@@ -113,7 +113,9 @@ class EmbeddedEngine:
     def cutoff_for(self, q: SearchQuery, match: str, cap: int):
         raise NotImplementedError
 
-    def sorted_hits(self, q: SearchQuery, match: str | None) -> list[Hit]:
+    def sorted_hits(self, q: SearchQuery, match: str | None, total: int | None = None) -> list[Hit]:
+        """A page in price, sales or listing order; ``total`` is the exact number of matches when
+        known (None when it is an estimate)."""
         raise NotImplementedError
 
     def count(self, q: SearchQuery, match: str | None) -> int:
@@ -144,7 +146,7 @@ class EmbeddedEngine:
                 cutoff = self.cutoff_for(q, match, cap) if total > cap else None
                 hits = self.ranked_hits(q, match, cutoff)
             else:
-                hits = self.sorted_hits(q, match)
+                hits = self.sorted_hits(q, match, None if approximate else total)
         return SearchResult(hits, total, facets, self.name, took_ms=(time.perf_counter() - t0) * 1000,
                             approximate=approximate)
 

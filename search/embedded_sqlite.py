@@ -129,7 +129,7 @@ class SqliteEngine(EmbeddedEngine):
                f"WHERE search_fts MATCH :m{where} ORDER BY score, d.id LIMIT :lim OFFSET :off")
         return [Hit(pid, -float(score)) for pid, score in self._rows(sql, params)]
 
-    def sorted_hits(self, q: SearchQuery, match) -> list[Hit]:
+    def sorted_hits(self, q: SearchQuery, match, total: int | None = None) -> list[Hit]:
         params: dict = {"lim": q.per_page, "off": q.offset}
         where = self._filters(q, params)
         order = self._order(q)

@@ -38,7 +38,7 @@ CANDIDATE_CAP = 3000
 
 # Facets of more than FACET_SAMPLE matches are counted on the first FACET_SAMPLE (in quality
 # order) and scaled: the total and the counts are then estimates ("约"), like a search engine's.
-FACET_SAMPLE = 20000
+FACET_SAMPLE = 10000
 
 
 def has_filters(q) -> bool:

@@ -42,6 +42,11 @@ class SearchDoc(db.Model):
         Index("ix_search_doc_zone", "zone_code", "is_sme"),
         Index("ix_search_doc_price", "price"),
         Index("ix_search_doc_listed", "listed_at"),
+        # browsing a 品目 sorted by price or sales: one short index range per 品目, merged (see
+        # PostgresEngine.sorted_hits); the single-column indexes alone make PostgreSQL walk every
+        # cheaper product of other 品目 first (2.5 s at 1M for computers by price)
+        Index("ix_search_doc_category_price", "category_code", "price"),
+        Index("ix_search_doc_category_sales", "category_code", "sales_count"),
         Index("ix_search_doc_tsv", "tsv", postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 

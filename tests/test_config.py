@@ -43,3 +43,16 @@ def test_other_govmall_variables_become_settings(tmp_path, clean_env):
     clean_env.setenv("GOVMALL_OCDS_PREFIX", "ocds-abc123")
     cfg = build_config(str(tmp_path))
     assert cfg["ORDER_CONFIRM_WORKDAYS"] == 3 and cfg["MAIL_USE_TLS"] is True and cfg["OCDS_PREFIX"] == "ocds-abc123"
+
+
+def test_postgresql_connections_run_without_jit_unless_asked(tmp_path, clean_env, monkeypatch):
+    monkeypatch.setenv("GOVMALL_DATABASE_URL", "postgresql://mall@db/govmall")
+    cfg = build_config(str(tmp_path))
+    assert cfg["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://mall@db/govmall"
+    assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"] == "-c jit=off"
+    assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    monkeypatch.setenv("GOVMALL_PG_JIT", "1")
+    assert "connect_args" not in build_config(str(tmp_path))["SQLALCHEMY_ENGINE_OPTIONS"]
+    monkeypatch.delenv("GOVMALL_PG_JIT")
+    monkeypatch.delenv("GOVMALL_DATABASE_URL")
+    assert "connect_args" not in build_config(str(tmp_path))["SQLALCHEMY_ENGINE_OPTIONS"]  # SQLite

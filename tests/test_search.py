@@ -121,6 +121,31 @@ def test_sorting_and_paging(client, shop):
     assert Decimal(page1["items"][-1]["price"]) <= Decimal(page2["items"][0]["price"])
 
 
+def test_browsing_a_category_subtree_sorted_pages_through_every_product_in_order(client, shop, make):
+    """Browsing a 品目 with its descendants by price or sales (merged index ranges per 品目 code on
+    PostgreSQL): each page in order, pages continuous, nothing skipped or repeated, filters kept."""
+    extra = []
+    for i, (code, price) in enumerate((("A02010105", "999.00"), ("A02010108", "12999.00"), ("A02010105", "4299.00"),
+                                        ("A02010108", "3999.00"), ("A02010104", "25000.00"))):
+        extra.append(make.product(shop["big"], zone="central", category_code=code, brand="华为", model=f"X{i}",
+                                  title=f"华为 计算机 X{i}", price=price))
+    computers = [pr for pr in list(shop["products"].values()) + extra if pr.category_code.startswith("A020101")]
+    for sort, key, reverse in (("price_asc", "price", False), ("price_desc", "price", True),
+                               ("sales", "sales_count", True)):
+        seen = []
+        for page in (1, 2, 3):
+            data = api(client, category="A02010100", sort=sort, per_page="3", page=str(page))
+            values = [Decimal(str(i[key])) for i in data["items"]]
+            assert values == sorted(values, reverse=reverse)
+            if seen and data["items"]:
+                last = Decimal(str(seen[-1][key]))
+                assert (values[0] <= last) if reverse else (values[0] >= last)
+            seen += data["items"]
+        assert sorted(i["id"] for i in seen) == sorted(pr.id for pr in computers)
+    huawei = api(client, category="A02010100", brand="华为", sort="price_asc")
+    assert [Decimal(i["price"]) for i in huawei["items"]] == sorted(Decimal(pr.price) for pr in extra)
+
+
 def test_sales_sort_and_sme_preference(client, shop, make):
     p = shop["products"]
     p["printer2"].sales_count = 500
