@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import case, func, or_, select
 from werkzeug.routing import BuildError
 
-from mall.authz import can
+from mall.authz import can, require
 from mall.extensions import db
 from mall.problems import ServiceError
 from mall.timeutil import today
@@ -105,4 +105,32 @@ def apply(agreement_id):
             flash(p.message, "danger")
     else:
         flash(f"已提交加入申请，交易中心将于{svc.review_deadline(entrant)}前完成审核", "success")
+    return redirect(url_for("agreements.detail", agreement_id=agreement_id))
+
+
+@bp.route("/agreements/<int(max=2147483647):agreement_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(agreement_id):
+    """A supplier withdraws its application, or leaves an open agreement it entered."""
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None or not _visible(agreement):
+        abort(404)
+    require("agreement.apply")  # suppliers only; the row acted on is the supplier's own
+    mine = next((e for e in agreement.entrants if e.supplier_id == current_user.organisation_id), None)
+    if mine is None:
+        flash("本单位未申请加入该框架协议", "warning")
+        return redirect(url_for("agreements.detail", agreement_id=agreement_id))
+    was = mine.status
+    try:
+        svc.withdraw(agreement, mine, (request.form.get("note") or "").strip()[:500] or None)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        if exc.status in (401, 403):
+            raise
+        for p in exc.problems:
+            flash(p.message, "danger")
+    else:
+        flash("已撤回加入申请" if was == "applied" else
+              f"已退出框架协议{agreement.number}，本单位在该协议下的商品已下架", "success")
     return redirect(url_for("agreements.detail", agreement_id=agreement_id))

@@ -323,7 +323,8 @@ def _mb(n: int) -> str:
 
 
 def add_image(product: Product, stream, *, user=None) -> ProductImage:
-    """Store an uploaded image (JPEG, PNG or WebP, checked by opening it with Pillow)."""
+    """Store an uploaded image (JPEG, PNG or WebP, checked by opening it with Pillow), re-encoded
+    without its metadata (see ``_reencoded``)."""
     from PIL import Image
 
     require("product.update", product, user=user)
@@ -358,6 +359,7 @@ def add_image(product: Product, stream, *, user=None) -> ProductImage:
     if width * height > MAX_IMAGE_PIXELS:
         raise ServiceError(Problem("image_too_many_pixels", f"图片尺寸{width}×{height}过大", field="image",
                                    rule=rule, figures={"width": width, "height": height}))
+    data, width, height = _reencoded(data, fmt)
     content_type, ext = IMAGE_FORMATS[fmt]
     folder = image_folder()
     folder.mkdir(parents=True, exist_ok=True)
@@ -373,6 +375,26 @@ def add_image(product: Product, stream, *, user=None) -> ProductImage:
     product.search_dirty = True
     db.session.flush()
     return image
+
+
+def _reencoded(data: bytes, fmt: str) -> tuple[bytes, int, int]:
+    """The image written anew by Pillow: turned upright by its EXIF orientation, then saved without
+    EXIF, XMP or comments, so a photo taken on a phone does not publish where and when it was
+    taken (GPS) or the camera; the colour profile is kept. Returns (bytes, width, height)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        icc = img.info.get("icc_profile")
+        upright = ImageOps.exif_transpose(img)
+        if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
+            upright = upright.convert("RGB")
+        options = {"JPEG": {"quality": 90, "optimize": True}, "PNG": {"optimize": True},
+                   "WEBP": {"quality": 90}}[fmt]
+        if icc:
+            options["icc_profile"] = icc
+        out = io.BytesIO()
+        upright.save(out, fmt, **options)  # no exif= / xmp= given: none is written
+        return out.getvalue(), upright.width, upright.height
 
 
 def remove_image(product: Product, image_id: int, *, user=None) -> str:

@@ -560,3 +560,50 @@ def test_api_garbage_never_fails_the_server(client, make):
     assert client.get("/api/v1/agreements?category=%00%00").status_code == 422
     assert client.get("/api/v1/agreements?q=%00").status_code == 422
     assert _audit_count() == before
+
+
+def test_supplier_withdraws_an_application_and_leaves_an_open_agreement_from_its_page(client, auth, make):
+    """The agreement page offers the supplier's own way out: withdraw a pending application; leave
+    an open agreement it entered (its products under the agreement stop selling); a closed
+    agreement cannot be left during its term. Each change is audited."""
+    from catalog.models import AgreementSupplier
+
+    entered = make.supplier_org()
+    a = make.agreement(status="active", suppliers=(entered,), kind="open",
+                       prices=((entered, "联想", "启天M455", "4999.00"),))
+    prod = make.product(entered, zone="central", category_code="A02010105", price="4800.00",
+                        agreement_price=a.prices[0])
+    applicant = make.supplier_org()
+    make.user("supplier", organisation=applicant, username="applicant")
+    make.user("supplier", organisation=entered, username="entered")
+    db.session.commit()
+    auth.login("applicant")
+    assert client.post(f"/agreements/{a.id}/apply", data={"note": "可供台式机"}).status_code == 302
+    page = client.get(f"/agreements/{a.id}").get_data(as_text=True)
+    assert "撤回申请" in page
+    before = _audit_count()
+    r = client.post(f"/agreements/{a.id}/withdraw", data={"note": "产能不足"}, follow_redirects=True)
+    assert "已撤回加入申请" in r.get_data(as_text=True)
+    row = db.session.scalars(select(AgreementSupplier).where(AgreementSupplier.supplier_id == applicant.id)).one()
+    assert row.status == "withdrawn" and _audit_count() > before
+    r = client.post(f"/agreements/{a.id}/withdraw", follow_redirects=True)     # nothing left to withdraw
+    assert "当前状态不能退出" in r.get_data(as_text=True)
+    auth.logout()
+
+    auth.login("entered")
+    assert _sellable(prod.id)
+    r = client.post(f"/agreements/{a.id}/withdraw", follow_redirects=True)
+    assert f"已退出框架协议{a.number}" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert not _sellable(prod.id)
+    auth.logout()
+
+    closed_in = make.supplier_org()
+    closed = make.agreement(status="active", suppliers=(closed_in,), number="FA-2026-777")
+    make.user("supplier", organisation=closed_in, username="closed_in")
+    db.session.commit()
+    auth.login("closed_in")
+    r = client.post(f"/agreements/{closed.id}/withdraw", follow_redirects=True)
+    assert "封闭式，协议期内不能自行退出" in r.get_data(as_text=True)
+    assert db.session.scalars(select(AgreementSupplier).where(
+        AgreementSupplier.supplier_id == closed_in.id)).one().status == "admitted"

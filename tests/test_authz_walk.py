@@ -150,6 +150,7 @@ ACCESS: dict[str, dict[str, Access | tuple[Access, ...]]] = {
     "/agreements/<agreement_id>": {"GET": (PUBLIC, DRAFT_AGREEMENT)},
     # A is admitted, Z has applied: both get in (and are told so); only suppliers may apply
     "/agreements/<agreement_id>/apply": {"POST": STORE},
+    "/agreements/<agreement_id>/withdraw": {"POST": STORE},
     # ------------------------------------------------------------------ supplier storefront
     "/store": {"GET": STORE},
     "/store/products": {"GET": STORE},

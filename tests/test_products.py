@@ -266,10 +266,37 @@ def test_image_upload_checked_by_pillow_and_served(app, client, make, seller):
     assert os.path.exists(os.path.join(app.config["UPLOAD_FOLDER"], "products", img.filename))
     assert fresh(p.id).image_path == img.filename
     resp = client.get(f"/media/products/{img.filename}")
-    assert resp.status_code == 200 and resp.mimetype == "image/png" and resp.data == png_bytes()
+    assert resp.status_code == 200 and resp.mimetype == "image/png"
+    from PIL import Image
+
+    with Image.open(io.BytesIO(resp.data)) as served:
+        assert served.size == (40, 30) and served.getpixel((5, 5)) == (200, 30, 30)
     webp = services.add_image(p, io.BytesIO(png_bytes(fmt="WEBP")), user=seller)
     jpeg = services.add_image(p, io.BytesIO(png_bytes(fmt="JPEG")), user=seller)
     assert (webp.content_type, jpeg.content_type) == ("image/webp", "image/jpeg")
+
+
+def test_uploaded_photo_loses_its_gps_and_camera_metadata_and_is_turned_upright(app, make, seller):
+    """A phone photo carries where and when it was taken; the stored image keeps none of it, and
+    the EXIF orientation is applied to the pixels instead."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"                      # Make
+    exif[0x0112] = 6                                 # Orientation: rotate 90° clockwise to view
+    exif[0x8825] = {1: "N", 2: (26.0, 4.0, 30.0)}    # GPSInfo: latitude of Fuzhou
+    raw = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(raw, "JPEG", exif=exif)
+    with Image.open(io.BytesIO(raw.getvalue())) as original:
+        assert original.getexif().get(0x8825)        # the upload does carry GPS
+    p = services.create_product(self_data(), user=seller)
+    img = services.add_image(p, io.BytesIO(raw.getvalue()), user=seller)
+    db.session.commit()
+    stored = os.path.join(app.config["UPLOAD_FOLDER"], "products", img.filename)
+    with Image.open(stored) as kept:
+        assert dict(kept.getexif()) == {} and "exif" not in kept.info
+        assert kept.size == (30, 40) and (img.width, img.height) == (30, 40)   # upright
+    assert img.size == os.path.getsize(stored)
 
 
 @pytest.mark.parametrize("payload,code", [
