@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 import uuid
 from functools import lru_cache
@@ -34,6 +35,7 @@ from typing import Callable, Iterable, Optional
 from flask import current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BindParameter
@@ -343,13 +345,14 @@ def render_rows(docs: list[dict], dialect: str) -> list[tuple]:
              (d["id"],) + tuple(" ".join(d["fields"][c]) for c in FTS_COLUMNS)) for d in docs]
 
 
-def write_rendered(conn: Connection, rows: list[tuple]) -> None:
-    """Append rendered rows (a rebuild: the tables were emptied in this transaction)."""
+def write_rendered(conn: Connection, rows: list[tuple], table: str = "search_doc") -> None:
+    """Append rendered rows (a rebuild: into the tables emptied in this transaction, or into the
+    new table of a bulk rebuild on PostgreSQL)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY search_doc ({_PG_COLUMNS}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {table} ({_PG_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
     else:
@@ -713,6 +716,65 @@ def _documents_of_chunks(conn, chunks, with_raw: bool, workers: int):
         yield from pool.imap(_worker_build, [(c, with_raw) for c in chunks], chunksize=1)
 
 
+PG_BUILD_TABLE = "search_doc_build"
+BULK_REBUILD_MIN = 50_000   # PostgreSQL: from this many documents, build a new table and swap it in
+SWAP_LOCK_TIMEOUT = "10s"   # how long the swap waits for readers before writing row by row instead
+
+
+def bulk_rebuild_min() -> int:
+    if has_app_context():
+        return int(current_app.config.get("SEARCH_BULK_REBUILD_MIN", BULK_REBUILD_MIN))
+    return BULK_REBUILD_MIN
+
+
+def _index_and_swap(conn: Connection) -> bool:
+    """The end of a bulk rebuild on PostgreSQL (in its transaction): give the new table every index
+    and constraint ``search_doc`` has (definitions read from the catalog, so whatever the
+    migrations made is copied as it is), then replace ``search_doc`` with it. Returns True.
+
+    Building each index once over all rows costs a fraction of maintaining it row by row (GIN above
+    all: measured at 1M, 0.23 → ~0.08 ms of PostgreSQL CPU per document), and the old documents go
+    with their table instead of being deleted and vacuumed. Readers use the old table until the
+    commit. The swap needs the table to itself: it waits at most ``SWAP_LOCK_TIMEOUT`` for open
+    transactions that read it (never queueing every search behind a forgotten one); when that
+    is not enough the documents are written into the live table row by row instead (False)."""
+    conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+    rows = conn.exec_driver_sql(
+        "SELECT i.relname, pg_get_indexdef(i.oid), c.conname, c.contype "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = x.indrelid "
+        "WHERE x.indrelid = 'search_doc'::regclass ORDER BY i.relname").all()
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+        conn.exec_driver_sql("LOCK TABLE search_doc IN ACCESS EXCLUSIVE MODE")
+    except DBAPIError:
+        savepoint.rollback()
+        conn.exec_driver_sql("DELETE FROM search_doc")
+        conn.exec_driver_sql(f"INSERT INTO search_doc ({_PG_COLUMNS}) SELECT {_PG_COLUMNS} FROM {PG_BUILD_TABLE}")
+        conn.exec_driver_sql(f"DROP TABLE {PG_BUILD_TABLE}")
+        return False
+    savepoint.commit()
+    conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+    renames = []
+    for index_name, definition, constraint, kind in rows:
+        temp = f"{index_name[:50]}_build"
+        ddl = definition.replace(f"INDEX {index_name} ON ", f"INDEX {temp} ON ", 1)
+        ddl = re.sub(r" ON (public\.)?search_doc ", f" ON {PG_BUILD_TABLE} ", ddl, count=1)
+        conn.exec_driver_sql(ddl)
+        if constraint:
+            word = "PRIMARY KEY" if kind == "p" else "UNIQUE"
+            conn.exec_driver_sql(f"ALTER TABLE {PG_BUILD_TABLE} ADD CONSTRAINT {temp} {word} USING INDEX {temp}")
+            renames.append(f"ALTER TABLE search_doc RENAME CONSTRAINT {temp} TO {constraint}")
+        else:
+            renames.append(f"ALTER INDEX {temp} RENAME TO {index_name}")
+    conn.exec_driver_sql("DROP TABLE search_doc")
+    conn.exec_driver_sql(f"ALTER TABLE {PG_BUILD_TABLE} RENAME TO search_doc")
+    for ddl in renames:
+        conn.exec_driver_sql(ddl)
+    return True
+
+
 def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                   on_batch: Optional[Callable[[int, int], None]] = None, batch_size: int = 2000,
                   include_es: bool = True, workers: Optional[int] = None) -> dict:
@@ -752,9 +814,18 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
             say(f"Elasticsearch 不可用，只重建内置索引：{exc}")
             es_job = None
     done = 0
+    postgres = engine.dialect.name == "postgresql"
+    bulk = postgres and total >= bulk_rebuild_min()
     with engine.begin() as conn:
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:
+        table = "search_doc"
+        if bulk:
+            # a new table without indexes, filled by COPY, indexed once and swapped in at the end
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PG_BUILD_TABLE}")
+            conn.exec_driver_sql(f"CREATE TABLE {PG_BUILD_TABLE} (LIKE search_doc INCLUDING DEFAULTS "
+                                 f"INCLUDING CONSTRAINTS)")
+            table = PG_BUILD_TABLE
+        elif postgres:
             # GIN: collect new entries in a large pending list, merged once (much faster than per row)
             conn.exec_driver_sql("SET LOCAL gin_pending_list_limit = '512MB'")
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
@@ -767,7 +838,7 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
             conn.exec_driver_sql(SQLITE_DDL[0])
         chunks = [ids[start:start + batch_size] for start in range(0, total, batch_size)]
         for chunk, rows, docs in _documents_of_chunks(conn, chunks, with_raw=es_job is not None, workers=workers):
-            write_rendered(conn, rows)
+            write_rendered(conn, rows, table=table)
             if es_job is not None:
                 try:
                     es_job.add(docs)
@@ -777,6 +848,11 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
             done += len(chunk)
             if on_batch:
                 on_batch(done, total)
+        if bulk:
+            t_index = time.perf_counter()
+            swapped = _index_and_swap(conn)
+            say(f"建立索引并切换用时 {time.perf_counter() - t_index:.1f} 秒" if swapped else
+                "搜索表正被长事务占用，未能切换：已改为逐行写入现有表")
         if not postgres:
             conn.exec_driver_sql(SQLITE_DDL[1])
             conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
@@ -786,9 +862,10 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
             t_clean = time.perf_counter()
-            # merges the GIN pending list and reclaims the old documents (dead tuples and their GIN
-            # entries) at once; else every search scans them until autovacuum comes (measured:
-            # p95 ×5 after a few rebuilds)
+            # statistics and the visibility map of the new documents; after a row-by-row rebuild
+            # also merges the GIN pending list and reclaims the old documents (dead tuples and
+            # their GIN entries) at once; else every search scans them until autovacuum comes
+            # (measured: p95 ×5 after a few rebuilds)
             conn.exec_driver_sql("VACUUM (ANALYZE) search_doc")
             say(f"VACUUM/GIN 合并用时 {time.perf_counter() - t_clean:.1f} 秒")
     es_info = None
