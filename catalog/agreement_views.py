@@ -87,15 +87,18 @@ def detail(agreement_id):
                            labels=svc.ENTRANT_STATUSES, pinmu=pinmu)
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>/apply", methods=["POST"])
-@login_required
-def apply(agreement_id):
-    """A supplier applies to join an open agreement (reviewed within 7 working days)."""
+def _agreement_or_404(agreement_id: int) -> Agreement:
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None or not _visible(agreement):
         abort(404)
+    return agreement
+
+
+def _commit_or_flash(action):
+    """Run a service call and commit: (True, its result), or (False, None) with the refusal's
+    problems flashed (401/403 are raised: the error pages handle them)."""
     try:
-        entrant = svc.apply_to_join(agreement, current_user.organisation_id, request.form.get("note"))
+        result = action()
         db.session.commit()
     except ServiceError as exc:
         db.session.rollback()
@@ -103,7 +106,18 @@ def apply(agreement_id):
             raise
         for p in exc.problems:
             flash(p.message, "danger")
-    else:
+        return False, None
+    return True, result
+
+
+@bp.route("/agreements/<int(max=2147483647):agreement_id>/apply", methods=["POST"])
+@login_required
+def apply(agreement_id):
+    """A supplier applies to join an open agreement (reviewed within 7 working days)."""
+    agreement = _agreement_or_404(agreement_id)
+    ok, entrant = _commit_or_flash(
+        lambda: svc.apply_to_join(agreement, current_user.organisation_id, request.form.get("note")))
+    if ok:
         flash(f"已提交加入申请，交易中心将于{svc.review_deadline(entrant)}前完成审核", "success")
     return redirect(url_for("agreements.detail", agreement_id=agreement_id))
 
@@ -112,25 +126,16 @@ def apply(agreement_id):
 @login_required
 def withdraw(agreement_id):
     """A supplier withdraws its application, or leaves an open agreement it entered."""
-    agreement = db.session.get(Agreement, agreement_id)
-    if agreement is None or not _visible(agreement):
-        abort(404)
+    agreement = _agreement_or_404(agreement_id)
     require("agreement.apply")  # suppliers only; the row acted on is the supplier's own
     mine = next((e for e in agreement.entrants if e.supplier_id == current_user.organisation_id), None)
     if mine is None:
         flash("本单位未申请加入该框架协议", "warning")
         return redirect(url_for("agreements.detail", agreement_id=agreement_id))
     was = mine.status
-    try:
-        svc.withdraw(agreement, mine, (request.form.get("note") or "").strip()[:500] or None)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        if exc.status in (401, 403):
-            raise
-        for p in exc.problems:
-            flash(p.message, "danger")
-    else:
+    ok, _ = _commit_or_flash(
+        lambda: svc.withdraw(agreement, mine, (request.form.get("note") or "").strip()[:500] or None))
+    if ok:
         flash("已撤回加入申请" if was == "applied" else
               f"已退出框架协议{agreement.number}，本单位在该协议下的商品已下架", "success")
     return redirect(url_for("agreements.detail", agreement_id=agreement_id))
