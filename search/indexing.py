@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Callable, Iterable, Optional
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import ARRAY, Integer, any_, cast as sa_cast, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -272,6 +272,11 @@ def build_document(row) -> dict:
     }
 
 
+def _dialect_of(session_or_conn) -> str:
+    bind = session_or_conn.get_bind() if hasattr(session_or_conn, "get_bind") else session_or_conn
+    return bind.dialect.name
+
+
 def load_documents(session_or_conn, product_ids: list[int]) -> tuple[list[dict], list[int]]:
     """Documents of the sellable products among ``product_ids`` and the ids that have none."""
     docs, seen = [], set()
@@ -279,7 +284,12 @@ def load_documents(session_or_conn, product_ids: list[int]) -> tuple[list[dict],
         chunk = product_ids[start:start + 2000]
         from catalog.models import Product
 
-        for row in session_or_conn.execute(_product_columns().where(Product.id.in_(chunk))):
+        if _dialect_of(session_or_conn) == "postgresql":
+            # one array parameter: an IN list of 2,000 placeholders costs psycopg ~60 ms to parse
+            where = Product.id == any_(sa_cast(chunk, ARRAY(Integer)))
+        else:
+            where = Product.id.in_(chunk)
+        for row in session_or_conn.execute(_product_columns().where(where)):
             if row.sellable:
                 docs.append(build_document(row))
                 seen.add(row.id)
@@ -289,25 +299,33 @@ def load_documents(session_or_conn, product_ids: list[int]) -> tuple[list[dict],
 
 # ====================================================================== writing the embedded index
 
+_MAX_POSITION = 16383  # PostgreSQL's largest lexeme position
+# "1A", "2A", … per weight, made once for the first positions (documents rarely have more tokens):
+# formatting a position per token was a third of a document's cost
+_LABELS = {w: [f"{i}{w}" for i in range(1024)] for w in "ABCD"}
+
+
+def _label(labels: list[str], pos: int, weight: str) -> str:
+    return labels[pos] if pos < 1024 else f"{min(pos, _MAX_POSITION)}{weight}"
+
+
 def _tsvector_literal(fields: dict) -> str:
     """A tsvector literal with positions and weights: 'token':1A,7B ... (no parser involved)."""
     positions: dict[str, list[str]] = {}
     pos = 0
     for name in FTS_COLUMNS:
         weight = PG_WEIGHTS[name]
+        labels = _LABELS[weight]
         for tok in fields[name]:
             pos += 1
             entry = positions.get(tok)
             if entry is None:
-                positions[tok] = [f"{pos if pos < 16383 else 16383}{weight}"]
+                positions[tok] = [labels[pos] if pos < 1024 else _label(labels, pos, weight)]
             elif len(entry) < 64:
-                entry.append(f"{pos if pos < 16383 else 16383}{weight}")
-    parts = []
-    for tok, plist in positions.items():
-        if "'" in tok or "\\" in tok:
-            tok = tok.replace("\\", "\\\\").replace("'", "''")
-        parts.append(f"'{tok}':{','.join(plist)}")
-    return " ".join(parts)
+                entry.append(labels[pos] if pos < 1024 else _label(labels, pos, weight))
+    return " ".join(
+        "'" + (tok.replace("\\", "\\\\").replace("'", "''") if "'" in tok or "\\" in tok else tok) + "':"
+        + ",".join(plist) for tok, plist in positions.items())
 
 
 def _doc_row(doc: dict, postgres: bool) -> dict:
