@@ -35,18 +35,11 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+from bench.stats import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS = 10          # of each kind: orders spread over 20 products, as buyers' orders are
 STOCK = 10 ** 7
-
-
-def percentile(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def port_free(port: int) -> bool:

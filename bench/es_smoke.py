@@ -74,7 +74,8 @@ def main(argv=None):
         check(bool(result["es"]) and "error" not in (result["es"] or {}), "new index built and alias switched")
         es.client.indices.refresh(index=args.index)
 
-        from bench.search_bench import load_queries, percentile
+        from bench.search_bench import load_queries
+        from bench.stats import percentile
 
         queries = load_queries(args.queries)
         times, zero = [], 0

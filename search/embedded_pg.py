@@ -153,14 +153,14 @@ class PostgresEngine(EmbeddedEngine):
 
         Measured at 1M products (engine, warm): 电脑 by price 560 ms by the matches vs 940 ms by the
         walk; computers browsed by price 2.5 s → 1.6 ms merged; everything by sales 1.4 ms walking."""
+        key = SORT_KEYS.get(q.sort, "sales_count")  # unknown/relevance without words: by sales
+        if not match and key and q.categories and len(q.categories) <= MAX_MERGED_CATEGORIES:
+            return self._merged_category_hits(q, key)
         params: dict = {"lim": q.per_page, "off": q.offset}
         where = self._where(q, match, params)
         # only listed_at may be NULL; "NULLS LAST" on a NOT NULL column would keep the planner from
         # walking its index (sales: 430 ms instead of 1.4 ms at 1M)
         order = self._order(q).replace("listed_at DESC,", "listed_at DESC NULLS LAST,")
-        key = SORT_KEYS.get(q.sort, "sales_count")  # unknown/relevance without words: by sales
-        if not match and key and q.categories and len(q.categories) <= MAX_MERGED_CATEGORIES:
-            return self._merged_category_hits(q, key, order)
         if match and (key == "price" or total is not None):
             # OFFSET 0 fences the subquery: the planner cannot push the ORDER BY … LIMIT into it
             sql = (f"SELECT d.product_id FROM (SELECT d.id, d.product_id, d.price, d.sales_count, d.listed_at "
@@ -169,11 +169,10 @@ class PostgresEngine(EmbeddedEngine):
             sql = f"SELECT d.product_id FROM search_doc d {where} ORDER BY {order} LIMIT :lim OFFSET :off"
         return [Hit(row[0]) for row in self._rows(sql, params)]
 
-    def _merged_category_hits(self, q: SearchQuery, key: str, order: str) -> list[Hit]:
+    def _merged_category_hits(self, q: SearchQuery, key: str) -> list[Hit]:
         params: dict = {"lim": q.per_page, "off": q.offset, "n": q.offset + q.per_page}
-        others = replace(q, categories=())
-        rest = self._filters(others, params)
-        direction = "DESC" if "DESC" in order.split(",")[0] else "ASC"
+        rest = self._filters(replace(q, categories=()), params)
+        direction = "ASC" if q.sort == "price_asc" else "DESC"  # as order_sql: then by id ascending
         branches = []
         for i, code in enumerate(q.categories):
             params[f"c{i}"] = code
