@@ -69,6 +69,8 @@ class Order(db.Model):
     __table_args__ = (
         db.Index("ix_order_unit_status", "buyer_unit_id", "status"),
         db.Index("ix_order_supplier_status", "supplier_id", "status"),
+        # checkout rules 4 and 5 read the unit's orders of the budget year (services.order_history)
+        db.Index("ix_order_unit_year", "buyer_unit_id", "budget_year", "placed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,9 +117,11 @@ class Order(db.Model):
 class OrderLine(db.Model):
     __tablename__ = "order_line"
     __audited__ = True
+    # an order's lines, and its lines of given 品目 (order_history joins the unit's orders to them)
+    __table_args__ = (db.Index("ix_order_line_order_category", "order_id", "category_code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
     category_code: Mapped[str] = mapped_column(ForeignKey("category.code"), index=True)
     title: Mapped[str] = mapped_column(String(200))
