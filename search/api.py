@@ -67,7 +67,7 @@ class SearchItemSchema(ma.Schema):
 class SearchResponseSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(SearchItemSchema))
     total = ma.fields.Integer()
-    total_approximate = ma.fields.Boolean(metadata={"description": "over 20,000 matches: total and facet counts are estimates"})
+    total_approximate = ma.fields.Boolean(metadata={"description": "over FACET_SAMPLE (5,000) matches: total and facet counts are estimates"})
     page = ma.fields.Integer()
     per_page = ma.fields.Integer()
     pages = ma.fields.Integer()

@@ -3,10 +3,10 @@
 A query runs as at most three statements on the index tables:
 
 1. **facets and total** in one pass over the matches (one GROUP BY on SQLite, GROUPING SETS on
-   PostgreSQL); the total is the sum of the zone counts.  Beyond ``FACET_SAMPLE`` (10,000)
-   matches they are counted on the first 10,000 in quality order and scaled, and the total is an
+   PostgreSQL); the total is the sum of the zone counts.  Beyond ``FACET_SAMPLE`` (5,000)
+   matches they are counted on the first 5,000 in quality order and scaled, and the total is an
    estimate (``total_approximate``; the page says 约): exact counts of 300,000 matches of 电脑 at
-   1M products cost ~0.4–0.9 s, a sample of 20,000 ~120–140 ms on PostgreSQL, of 10,000 half;
+   1M products cost ~0.4–0.9 s, a sample of 20,000 ~120–140 ms on PostgreSQL, of 5,000 a quarter;
 2. **the page of hits**: ranked (bm25 / ts_rank × SME preference) when sorting by relevance,
    else ordered by price, sales or listing date (on PostgreSQL the plan for a sorted page is
    chosen from the query: see ``PostgresEngine.sorted_hits``).  When more than ``CANDIDATE_CAP`` documents

@@ -84,15 +84,18 @@ class PostgresEngine(EmbeddedEngine):
             bounded = self._rows(f"SELECT count(*) FROM (SELECT 1 FROM search_doc d {where} LIMIT :s) s", params)[0][0]
             if bounded < FACET_SAMPLE:
                 return None
+        # the sample's last block (its highest ctid, turned into a block number once) and the
+        # table's size in pages come with the counts: no second statement
         sql = (f"WITH s AS (SELECT d.zone_code, d.category_code, d.brand, d.is_sme, d.price_band, "
-               f"(d.ctid::text::point)[0] AS block FROM search_doc d {where} LIMIT :s) "
+               f"d.ctid FROM search_doc d {where} LIMIT :s) "
                f"SELECT GROUPING(zone_code) AS gz, GROUPING(category_code) AS gc, GROUPING(brand) AS gb, "
                f"GROUPING(is_sme) AS gs, GROUPING(price_band) AS gp, zone_code, category_code, brand, is_sme, "
-               f"price_band, count(*), max(block) FROM s GROUP BY GROUPING SETS ((zone_code), (category_code), "
-               f"(brand), (is_sme), (price_band), ())")
+               f"price_band, count(*), (max(ctid)::text::point)[0], "
+               f"(SELECT relpages FROM pg_class WHERE oid = 'search_doc'::regclass) FROM s "
+               f"GROUP BY GROUPING SETS ((zone_code), (category_code), (brand), (is_sme), (price_band), ())")
         zone, cat, brand, sme, band = {}, {}, {}, {}, {}
-        n, last_block = 0, 0
-        for gz, gc, gb, gs, gp, z, c, b, s, p, cnt, blk in self._rows(sql, params):
+        n, last_block, pages = 0, 0, 0
+        for gz, gc, gb, gs, gp, z, c, b, s, p, cnt, blk, relpages in self._rows(sql, params):
             if not gz:
                 zone[z] = cnt
             elif not gc:
@@ -105,10 +108,9 @@ class PostgresEngine(EmbeddedEngine):
             elif not gp:
                 band[p] = cnt
             else:
-                n, last_block = cnt, int(blk or 0)
+                n, last_block, pages = cnt, int(blk or 0), int(relpages or 0)
         if n < FACET_SAMPLE:
             return build_facets(zone, cat, brand, sme, band), n, False
-        pages = self._rows("SELECT relpages FROM pg_class WHERE oid = 'search_doc'::regclass", {})[0][0] or 0
         total = max(n, round(n * max(pages, last_block + 1) / (last_block + 1)))
         scale = total / n
         for counts in (zone, cat, brand, sme, band):

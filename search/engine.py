@@ -38,7 +38,9 @@ CANDIDATE_CAP = 3000
 
 # Facets of more than FACET_SAMPLE matches are counted on the first FACET_SAMPLE (in quality
 # order) and scaled: the total and the counts are then estimates ("约"), like a search engine's.
-FACET_SAMPLE = 10000
+# 5,000 rows keep a facet value holding 5% of the matches within about ±6% (1σ) of its count,
+# at half the cost of 10,000 (PostgreSQL 100k, 电脑: 30 → 14 ms).
+FACET_SAMPLE = 5000
 
 
 def has_filters(q) -> bool:

@@ -15,10 +15,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Mapping, Optional
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from mall.extensions import db
 from mall.paging import PagerMixin
@@ -298,34 +299,40 @@ def _without_filters(q: SearchQuery) -> SearchQuery:
                      price_min=None, price_max=None, in_stock=False, agreement_id=None)
 
 
-def load_products(ids: list[int]) -> list[ProductCard]:
-    """The products of these ids that may be sold now, in the given order."""
-    if not ids:
-        return []
+@lru_cache(maxsize=1)
+def _cards_statement():
+    """The statement of ``load_products``, built once: a result page's products with their
+    supplier, zone and images (one row per image, at least one per product) in one round trip.
+    Built per request it cost more Python than the database spent answering it."""
     from catalog.models import Product, ProductImage, Zone
     from catalog.queries import sellable_condition
     from mall.accounts.models import Organisation
 
-    P = Product
-    rows = db.session.execute(
-        select(P.id, P.title, P.brand, P.model, P.price, P.market_price, P.unit, P.stock, P.is_sme, P.sales_count,
-               P.agreement_price_id, P.zone_code, P.category_code, P.supplier_id, P.image_path,
-               Organisation.name.label("supplier_name"), Zone.name.label("zone_name"))
-        .join(Organisation, Organisation.id == P.supplier_id).join(Zone, Zone.code == P.zone_code)
-        .where(P.id.in_(ids), sellable_condition())).all()
-    images: dict[int, list] = {}
-    for pid, iid, filename, order in db.session.execute(
-            select(ProductImage.product_id, ProductImage.id, ProductImage.filename, ProductImage.sort_order)
-            .where(ProductImage.product_id.in_(ids))):
-        images.setdefault(pid, []).append(_Image(iid, filename, order))
-    by_id = {}
-    for r in rows:
-        by_id[r.id] = ProductCard(
-            id=r.id, title=r.title, brand=r.brand, model=r.model, price=r.price, market_price=r.market_price,
-            unit=r.unit, stock=r.stock, is_sme=r.is_sme, sales_count=r.sales_count,
-            agreement_price_id=r.agreement_price_id, zone_code=r.zone_code, category_code=r.category_code,
-            supplier_id=r.supplier_id, image_path=r.image_path, zone=_Named(r.zone_name, code=r.zone_code),
-            supplier=_Named(r.supplier_name, id=r.supplier_id), images=images.get(r.id, []))
+    P, I = Product, ProductImage
+    return (select(P.id, P.title, P.brand, P.model, P.price, P.market_price, P.unit, P.stock, P.is_sme,
+                   P.sales_count, P.agreement_price_id, P.zone_code, P.category_code, P.supplier_id, P.image_path,
+                   Organisation.name, Zone.name, I.id, I.filename, I.sort_order)
+            .join(Organisation, Organisation.id == P.supplier_id).join(Zone, Zone.code == P.zone_code)
+            .outerjoin(I, I.product_id == P.id)
+            .where(P.id.in_(bindparam("ids", expanding=True)), sellable_condition())
+            .order_by(P.id, I.sort_order, I.id))
+
+
+def load_products(ids: list[int]) -> list[ProductCard]:
+    """The products of these ids that may be sold now, in the given order."""
+    if not ids:
+        return []
+    by_id: dict[int, ProductCard] = {}
+    for r in db.session.execute(_cards_statement(), {"ids": list(ids)}):
+        card = by_id.get(r[0])
+        if card is None:
+            card = by_id[r[0]] = ProductCard(
+                id=r[0], title=r[1], brand=r[2], model=r[3], price=r[4], market_price=r[5], unit=r[6], stock=r[7],
+                is_sme=r[8], sales_count=r[9], agreement_price_id=r[10], zone_code=r[11], category_code=r[12],
+                supplier_id=r[13], image_path=r[14], zone=_Named(r[16], code=r[11]),
+                supplier=_Named(r[15], id=r[13]), images=[])
+        if r[17] is not None:
+            card.images.append(_Image(r[17], r[18], r[19]))
     return [by_id[i] for i in ids if i in by_id]
 
 

@@ -210,12 +210,15 @@ def highlight(text: str | None, terms) -> Markup:
             for i in range(start, start + len(term)):
                 marks[i] = True
             start = folded.find(term, start + len(term))
-    out, i = [], 0
-    while i < len(text):
+    # runs of marked / unmarked characters, escaped as plain strings (Markup arithmetic per chunk
+    # cost more than finding the terms)
+    out, i, n = [], 0, len(text)
+    while i < n:
         j = i
-        while j < len(text) and marks[j] == marks[i]:
+        flag = marks[i]
+        while j < n and marks[j] == flag:
             j += 1
-        chunk = escape(text[i:j])
-        out.append(Markup("<mark>") + chunk + Markup("</mark>") if marks[i] else chunk)
+        chunk = str(escape(text[i:j]))
+        out.append(f"<mark>{chunk}</mark>" if flag else chunk)
         i = j
-    return Markup("").join(out)
+    return Markup("".join(out))
