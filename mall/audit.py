@@ -237,8 +237,13 @@ def append(connection, rows: list[dict]) -> None:
         full["prev_hash"] = prev
         prev = full["hash"]
         values.append(full)
-    connection.execute(insert(rec_t), values)
-    connection.execute(update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev))
+    move_head = update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev)
+    if connection.dialect.name == "postgresql":
+        # one round trip: the records are inserted by a data-modifying WITH of the head's update
+        connection.execute(move_head.add_cte(insert(rec_t).values(values).cte("appended")))
+    else:
+        connection.execute(insert(rec_t), values)
+        connection.execute(move_head)
 
 
 def _stamp(row: dict) -> dict:

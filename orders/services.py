@@ -30,10 +30,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Optional
 
 from contextlib import contextmanager
+from functools import lru_cache
 
 from flask import g, has_app_context, has_request_context
 from flask_login import current_user
-from sqlalchemy import Integer, String, func, null as sa_null, select, text, union_all, update
+from sqlalchemy import Integer, String, bindparam, func, null as sa_null, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -201,9 +202,13 @@ def _prior_orders_query(unit_id: int, year: int, codes: list[str], since: dt.dat
          .join(OrderLine, OrderLine.order_id == Order.id).where(*_placed(unit_id, year, codes))
          .group_by(Order.id, Order.number, Order.placed_at, OrderLine.category_code))
     if since is not None:
-        start = dt.datetime.combine(since, dt.time(0, 0), tzinfo=LOCAL_TZ).astimezone(dt.timezone.utc)
-        q = q.where(Order.placed_at >= start)
+        q = q.where(Order.placed_at >= _window_start(since))
     return q
+
+
+def _window_start(since: dt.date) -> dt.datetime:
+    """The first instant (UTC) of the local date ``since``."""
+    return dt.datetime.combine(since, dt.time(0, 0), tzinfo=LOCAL_TZ).astimezone(dt.timezone.utc)
 
 
 def _prior_order(r) -> PriorOrder:
@@ -229,6 +234,21 @@ def prior_orders(session, unit_id: int, year: int, category_codes: Iterable[str]
     return tuple(_prior_order(r) for r in session.execute(_prior_orders_query(unit_id, year, codes, since)))
 
 
+@lru_cache(maxsize=1)
+def _order_history_statement():
+    """The statement of ``order_history``, built once (every checkout runs it): the unit, year,
+    品目 codes and window start are bound parameters."""
+    unit_id, year = bindparam("unit_id", type_=Integer), bindparam("year", type_=Integer)
+    codes = bindparam("codes", type_=String, expanding=True)
+    null_int, null_str = sa_null().cast(Integer), sa_null().cast(String)
+    totals_q = _year_totals_query(unit_id, year, codes).with_only_columns(
+        null_int, null_str, sa_null().cast(Order.placed_at.type), OrderLine.category_code,
+        func.sum(OrderLine.line_total))
+    prior_q = _prior_orders_query(unit_id, year, codes, None).where(
+        Order.placed_at >= bindparam("start", type_=Order.placed_at.type))
+    return union_all(totals_q, prior_q)
+
+
 def order_history(session, unit_id: int, year: int, category_codes: Iterable[str],
                   since: dt.date) -> tuple[dict[str, Decimal], tuple[PriorOrder, ...]]:
     """``year_totals`` and ``prior_orders`` (since the window's start) in one statement: the
@@ -236,11 +256,8 @@ def order_history(session, unit_id: int, year: int, category_codes: Iterable[str
     codes = list(set(category_codes))
     if not codes:
         return {}, ()
-    null_int, null_str = sa_null().cast(Integer), sa_null().cast(String)
-    totals_q = _year_totals_query(unit_id, year, codes).with_only_columns(
-        null_int, null_str, sa_null().cast(Order.placed_at.type), OrderLine.category_code,
-        func.sum(OrderLine.line_total))
-    rows = session.execute(union_all(totals_q, _prior_orders_query(unit_id, year, codes, since))).all()
+    rows = session.execute(_order_history_statement(), {
+        "unit_id": unit_id, "year": year, "codes": codes, "start": _window_start(since)}).all()
     totals = {r[3]: Decimal(r[4] or 0) for r in rows if r[0] is None}
     prior = tuple(_prior_order(r) for r in rows if r[0] is not None)
     return totals, prior
@@ -314,17 +331,30 @@ def build_context(session, *, unit_id: int, budget: BudgetLine | None, budget_li
         year_totals=totals, prior_orders=prior, competition_id=competition_id)
 
 
-def _load_products(session, ids: list[int], lock: bool, refresh: bool = False) -> dict[int, Product]:
+def _load_products(session, ids: list[int], lock: bool, refresh: bool = False,
+                   suppliers: dict | None = None) -> dict[int, Product]:
+    """The products by id (ServiceError naming the missing ones). With ``suppliers`` (a dict),
+    their suppliers' (Organisation, SupplierProfile) come in the same statement, into it."""
     if not ids:
         return {}
     q = select(Product).where(Product.id.in_(sorted(ids))).order_by(Product.id)
+    if suppliers is not None:
+        q = (q.add_columns(Organisation, SupplierProfile)
+             .outerjoin(Organisation, Organisation.id == Product.supplier_id)
+             .outerjoin(SupplierProfile, SupplierProfile.organisation_id == Product.supplier_id))
     if refresh:
         q = q.execution_options(populate_existing=True)
     if lock:
         q = q.execution_options(populate_existing=True)
         if is_postgres(session):
             q = q.with_for_update(key_share=True)
-    found = {p.id: p for p in session.scalars(q)}
+    if suppliers is None:
+        found = {p.id: p for p in session.scalars(q)}
+    else:
+        found = {}
+        for p, org, profile in session.execute(q):
+            found[p.id] = p
+            suppliers[p.supplier_id] = (org, profile) if org is not None else None
     missing = [i for i in ids if i not in found]
     if missing:
         raise ServiceError([Problem("product_not_found", f"【订单基本规则】商品{pid}不存在", rule="order",
@@ -361,6 +391,21 @@ def _lock_unit(session, unit_id: int) -> Organisation | None:
     return session.scalars(q).first()
 
 
+def _lock_unit_and_budget(session, unit_id: int, budget_line_id: int | None) -> tuple:
+    """(the unit, locked as ``_lock_unit`` does, and the budget line chosen, read afresh).
+
+    PostgreSQL reads both in one statement and locks the unit's row only: the unit's checkouts
+    are serialised by it, and the reservation itself is a guarded UPDATE that never lets
+    ``reserved + spent`` pass ``amount`` whatever else moves the line meanwhile."""
+    if budget_line_id is None or not is_postgres(session):
+        return _lock_unit(session, unit_id), _load_budget(session, budget_line_id, lock=True)
+    row = session.execute(
+        select(Organisation, BudgetLine).outerjoin(BudgetLine, BudgetLine.id == budget_line_id)
+        .where(Organisation.id == unit_id).with_for_update(of=Organisation.__table__, key_share=True)
+        .execution_options(populate_existing=True)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def _load_budget(session, budget_line_id, lock: bool) -> BudgetLine | None:
     if budget_line_id is None:
         return None
@@ -386,11 +431,12 @@ def check_order(user, *, budget_line_id, lines, payment_method: str = "treasury"
     reqs, budget_line_id, payment_method = _check_inputs(user, budget_line_id, lines, payment_method)
     session = db.session
     order_date = local_date(now or utcnow())
-    products = _load_products(session, [r.product_id for r in reqs], lock=False)
+    suppliers: dict = {}
+    products = _load_products(session, [r.product_id for r in reqs], lock=False, suppliers=suppliers)
     budget = _load_budget(session, budget_line_id, lock=False)
     ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                         products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
-                        competition_id=competition_id)
+                        competition_id=competition_id, suppliers=suppliers)
     return rules.evaluate(ctx)
 
 
@@ -442,17 +488,17 @@ def _flush_audited(session, entries: list[tuple[tuple, dict]]) -> None:
 
 def _reserve_budget(session, budget: BudgetLine, amount: Decimal, number: str) -> tuple:
     t = BudgetLine.__table__
-    res = session.execute(update(t).where(t.c.id == budget.id,
-                                          t.c.reserved + amount <= t.c.amount - t.c.spent)
-                          .values(reserved=t.c.reserved + amount))
-    if res.rowcount != 1:
+    reserved = session.execute(update(t).where(t.c.id == budget.id,
+                                               t.c.reserved + amount <= t.c.amount - t.c.spent)
+                               .values(reserved=t.c.reserved + amount).returning(t.c.reserved)).scalar()
+    if reserved is None:
         raise ServiceError(Problem("budget_insufficient",
                                    f"【预算指标】预算指标{budget.project_code}可用余额不足以支付订单金额{yuan(amount)}",
                                    rule="budget", field="budget_line_id", figures={"total": amount}))
-    before = Decimal(budget.reserved or 0)
+    after = Decimal(reserved)  # the row's own figure: exact however the line moved since it was read
     session.expire(budget, ["reserved"])
     return (("budget_line.reserve", "budget_line", budget.id),
-            dict(before={"reserved": before}, after={"reserved": before + amount},
+            dict(before={"reserved": after - amount}, after={"reserved": after},
                  note=f"订单{number}冻结预算{yuan(amount)}"))
 
 
@@ -493,11 +539,10 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     now = now or utcnow()
     order_date = local_date(now)
 
-    unit = _lock_unit(session, user.organisation_id)
-    budget = _load_budget(session, budget_line_id, lock=True)
+    unit, budget = _lock_unit_and_budget(session, user.organisation_id, budget_line_id)
     ids = [r.product_id for r in reqs]
-    products = _load_products(session, ids, lock=False)
     suppliers: dict = {}
+    products = _load_products(session, ids, lock=False, suppliers=suppliers)
     ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                         products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
                         competition_id=competition_id, suppliers=suppliers)
@@ -509,8 +554,8 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     # updated in place; anything else changed (price, status, listing): everything is rebuilt.
     locked = _lock_products(session, ids)
     if any(locked.get(pid, ())[1:] != _product_state(p)[1:] for pid, p in products.items()):
-        products = _load_products(session, ids, lock=False, refresh=True)
         suppliers = {}  # read afresh too
+        products = _load_products(session, ids, lock=False, refresh=True, suppliers=suppliers)
         ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                             products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
                             competition_id=competition_id, suppliers=suppliers)

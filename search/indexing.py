@@ -521,9 +521,18 @@ def _do_orm_execute(state) -> None:
     if named is not None:
         # a stock move of rows named by id (each checkout): no need to look them up first;
         # copying the stock of a named row that the condition left alone is harmless
+        session = state.session
+        if session.get_bind().dialect.name == "postgresql" and not getattr(state.statement, "_returning", ()):
+            # one round trip: the documents take the new stock in a WITH of the product UPDATE;
+            # the answer is the moved rows' ids, so rowcount still counts the products moved
+            _ensure(session.connection())
+            result = state.invoke_statement(statement=_with_documents_stock(state.statement, mapper.local_table))
+            if result.rowcount:
+                _apply_stock_only(session, named, documents=False)
+            return result
         result = state.invoke_statement()
         if result.rowcount:
-            _apply_stock_only(state.session, named)
+            _apply_stock_only(session, named)
         return result
     ids_stmt = select(key_col) if where is None else select(key_col).where(where)
     ids = set(state.session.execute(ids_stmt, execution_options={"search_internal": True}).scalars())
@@ -576,14 +585,26 @@ def _updated_columns(stmt) -> set[str]:
     return {getattr(k, "key", None) or getattr(k, "name", None) or str(k) for k in values}
 
 
-def _apply_stock_only(session: Session, product_ids: set[int]) -> None:
+def _with_documents_stock(stmt, table):
+    """PostgreSQL: ``stmt`` (an UPDATE of product's stock) as ``WITH moved AS (stmt RETURNING id,
+    stock), docs AS (UPDATE search_doc SET stock = moved.stock FROM moved ...) SELECT id FROM moved``."""
+    moved = stmt.returning(table.c.id, table.c.stock).cte("moved")
+    doc = SearchDoc.__table__
+    docs = update(doc).where(doc.c.product_id == moved.c.id).values(stock=moved.c.stock).cte("docs")
+    return select(moved.c.id).add_cte(docs)
+
+
+def _apply_stock_only(session: Session, product_ids: set[int], documents: bool = True) -> None:
+    """The documents take the products' new stock (unless ``documents`` is False: already done),
+    and Elasticsearch, when configured, gets them through the outbox."""
     from catalog.models import Product
 
     conn = session.connection()
     _ensure(conn)
     doc = SearchDoc.__table__
-    conn.execute(update(doc).where(doc.c.product_id.in_(sorted(product_ids)))
-                 .values(stock=select(Product.stock).where(Product.id == doc.c.product_id).scalar_subquery()))
+    if documents:
+        conn.execute(update(doc).where(doc.c.product_id.in_(sorted(product_ids)))
+                     .values(stock=select(Product.stock).where(Product.id == doc.c.product_id).scalar_subquery()))
     if _es_configured():
         now = utcnow()
         conn.execute(insert(SearchOutbox.__table__),

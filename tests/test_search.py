@@ -515,6 +515,8 @@ def test_stock_updates_pinned_by_id_skip_the_lookup_others_look_rows_up(app, mak
         try:
             res = db.session.execute(update(t).where(t.c.id == desk_id, t.c.stock >= 2).values(stock=t.c.stock - 2))
             assert res.rowcount == 1
+            if db.engine.dialect.name == "postgresql":  # product and documents in one round trip
+                assert len(seen) == 1 and seen[0].startswith("WITH moved AS (UPDATE product"), seen
             refused = db.session.execute(update(t).where(t.c.id == chair_id, t.c.stock >= 99)
                                          .values(stock=t.c.stock - 99))
             assert refused.rowcount == 0
