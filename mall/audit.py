@@ -20,7 +20,7 @@ import json
 from typing import Any, Optional
 
 from flask import g, has_request_context, request
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, event, inspect, select, update, insert
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, event, inspect, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .extensions import db
@@ -237,13 +237,29 @@ def append(connection, rows: list[dict]) -> None:
         full["prev_hash"] = prev
         prev = full["hash"]
         values.append(full)
-    move_head = update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev)
     if connection.dialect.name == "postgresql":
-        # one round trip: the records are inserted by a data-modifying WITH of the head's update
-        connection.execute(move_head.add_cte(insert(rec_t).values(values).cte("appended")))
+        # one round trip, one statement text whatever the number of records: they travel as one
+        # JSON array and are inserted by a data-modifying WITH of the head's update
+        connection.execute(_PG_APPEND, {"rows": json.dumps(values, default=_json_default), "seq": seq,
+                                        "hash": prev})
     else:
         connection.execute(insert(rec_t), values)
-        connection.execute(move_head)
+        connection.execute(update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=prev))
+
+
+_RECORD_COLUMNS = ", ".join(c.name for c in AuditRecord.__table__.columns if c.name != "id")
+_PG_APPEND = text(
+    f"WITH appended AS (INSERT INTO audit_record ({_RECORD_COLUMNS}) SELECT {_RECORD_COLUMNS} "
+    f"FROM json_populate_recordset(NULL::audit_record, CAST(:rows AS json))) "
+    f"UPDATE audit_chain_head SET seq = :seq, hash = :hash WHERE id = 1")
+
+
+def _json_default(value):
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # naive means UTC here, as in _hashable
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.isoformat()  # with its offset: timestamptz keeps the instant, to the microsecond
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _stamp(row: dict) -> dict:
