@@ -12,7 +12,7 @@ Steps:
    budget units each with a buyer, an API token and a budget line;
 3. gunicorn (``--workers`` gthread workers) on ``--port`` with the app on that database;
 4. for 1, 4 and 16 concurrent clients (threads of this process, each with one keep-alive urllib3
-   connection): each client posts ``POST /api/v1/orders`` (products in turn, its own unit, a fresh
+   connection): each client posts ``POST /api/v1/orders`` (products in turn, its own units in turn, a fresh
    ``Idempotency-Key``) for ``--seconds``; every answer must be 201.
    The CPU used per order by the app server, the PostgreSQL backends and the client is measured
    too (the machine may be shared: the capacity it implies on idle CPUs is printed).
@@ -246,10 +246,14 @@ def run_level(port: int, world: dict, concurrency: int, seconds: float, offset: 
 
     def client(k: int):
         http = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, retries=False, timeout=30)
-        mine = world["clients"][(offset + k) % len(world["clients"])]
-        headers = {"Authorization": f"Bearer {mine['token']}", "Content-Type": "application/json"}
+        units = world["clients"]
         n = 0
         while time.perf_counter() < stop_at:
+            # the client's orders go to its units in turn (client k: units k, k + c, k + 2c, …, never
+            # another client's), as a city's units buy: one unit alone would soon reach its
+            # thresholds (rules 4 and 5) and be refused, rightly
+            mine = units[(offset + k + n * concurrency) % len(units)]
+            headers = {"Authorization": f"Bearer {mine['token']}", "Content-Type": "application/json"}
             pid = world["products"][(k * 7 + n) % len(world["products"])]
             body = json.dumps({"budget_line_id": mine["budget_line_id"], "payment_method": "treasury",
                                "lines": [{"product_id": pid, "quantity": 1}]})
@@ -321,7 +325,7 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", default="1,4,16")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=3, help="threads per gunicorn worker (gthread)")
-    ap.add_argument("--units", type=int, default=64, help="budget units (one client uses one unit)")
+    ap.add_argument("--units", type=int, default=64, help="budget units (each client takes its own share of them in turn)")
     args = ap.parse_args(argv)
 
     url = os.environ.get("GOVMALL_BENCH_PG_URL")
