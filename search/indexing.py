@@ -508,7 +508,8 @@ def _do_orm_execute(state) -> None:
     if not (state.is_update or state.is_delete) or state.session.info.get("search_sync_disabled"):
         return None
     mapper = state.bind_mapper
-    if mapper is None:  # a Core statement on a mapped table, e.g. update(Product.__table__)
+    core = mapper is None  # a Core statement on a mapped table, e.g. update(Product.__table__)
+    if core:
         mapper = _mapper_of_table(getattr(state.statement, "table", None))
     if mapper is None or mapper.class_.__name__ not in WATCH:
         return None
@@ -522,9 +523,10 @@ def _do_orm_execute(state) -> None:
         # a stock move of rows named by id (each checkout): no need to look them up first;
         # copying the stock of a named row that the condition left alone is harmless
         session = state.session
-        if session.get_bind().dialect.name == "postgresql" and not getattr(state.statement, "_returning", ()):
+        if core and session.get_bind().dialect.name == "postgresql" and not getattr(state.statement, "_returning", ()):
             # one round trip: the documents take the new stock in a WITH of the product UPDATE;
-            # the answer is the moved rows' ids, so rowcount still counts the products moved
+            # the answer is the moved rows' ids, so rowcount still counts the products moved.
+            # (Core statements only: an ORM UPDATE also brings the session's objects up to date)
             _ensure(session.connection())
             result = state.invoke_statement(statement=_with_documents_stock(state.statement, mapper.local_table))
             if result.rowcount:

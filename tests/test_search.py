@@ -523,8 +523,12 @@ def test_stock_updates_pinned_by_id_skip_the_lookup_others_look_rows_up(app, mak
             assert not any(s.startswith("SELECT product.id FROM") for s in seen), seen
             db.session.execute(update(t).where(t.c.title == "办公椅").values(stock=4))
             assert any(s.startswith("SELECT product.id FROM") for s in seen)
+            # an ORM UPDATE by id (it also refreshes the session's objects) takes the plain path
+            db.session.expire_all()
+            orm = db.session.execute(update(Product).where(Product.id == desk_id).values(stock=Product.stock + 1))
+            assert orm.rowcount == 1 and db.session.get(Product, desk_id).stock == 4
         finally:
             event.remove(db.engine, "before_cursor_execute", listen)
         db.session.commit()
         stock = dict(db.session.query(SearchDoc.product_id, SearchDoc.stock))
-        assert stock[desk_id] == 3 and stock[chair_id] == 4
+        assert stock[desk_id] == 4 and stock[chair_id] == 4
