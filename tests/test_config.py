@@ -56,3 +56,34 @@ def test_postgresql_connections_run_without_jit_unless_asked(tmp_path, clean_env
     monkeypatch.delenv("GOVMALL_PG_JIT")
     monkeypatch.delenv("GOVMALL_DATABASE_URL")
     assert "connect_args" not in build_config(str(tmp_path))["SQLALCHEMY_ENGINE_OPTIONS"]  # SQLite
+
+
+def test_sqlite_page_cache_and_memory_map_follow_the_settings(tmp_path, clean_env):
+    """GOVMALL_SQLITE_MMAP_MB / GOVMALL_SQLITE_CACHE_MB size SQLite's memory map and page cache
+    (a smaller web worker RSS for a slower search); the defaults are the measured fast ones."""
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    from mall import db_setup
+
+    class App:
+        config = {}
+
+    def pragmas(**config):
+        App.config = config
+        db_setup.init_app(App)
+        engine = create_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            sizes = (raw.execute("PRAGMA mmap_size").fetchone()[0], raw.execute("PRAGMA cache_size").fetchone()[0])
+        engine.dispose()
+        return sizes
+
+    try:
+        assert pragmas(SQLITE_MMAP_MB=0, SQLITE_CACHE_MB=16) == (0, -16 * 1024)
+        mmap, cache = pragmas()
+        assert mmap >= 2000 * 1024 * 1024 and cache == -256 * 1024  # SQLite caps the map just below 2 GiB
+    finally:
+        db_setup.init_app(type("Defaults", (), {"config": {}}))
