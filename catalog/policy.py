@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import joinedload
 
 from mall import audit
@@ -31,12 +32,18 @@ def policy_in_force(day: dt.date, session=None) -> PolicyVersion | None:
     """The published version whose effective period contains ``day`` (latest start wins), with its
     centralized-catalog items (one statement: every checkout reads them)."""
     session = session or db.session
-    return session.scalars(
-        select(PolicyVersion).options(joinedload(PolicyVersion.items))
-        .where(PolicyVersion.status == "published", PolicyVersion.effective_from <= day,
-               or_(PolicyVersion.effective_to.is_(None), PolicyVersion.effective_to >= day))
-        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
-        .limit(1)).unique().first()
+    return session.scalars(_in_force_statement(), {"day": day}).unique().first()
+
+
+@lru_cache(maxsize=1)
+def _in_force_statement():
+    """Built once (every checkout runs it); the day is a bound parameter."""
+    day = bindparam("day", type_=PolicyVersion.effective_from.type)
+    return (select(PolicyVersion).options(joinedload(PolicyVersion.items))
+            .where(PolicyVersion.status == "published", PolicyVersion.effective_from <= day,
+                   or_(PolicyVersion.effective_to.is_(None), PolicyVersion.effective_to >= day))
+            .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())
+            .limit(1))
 
 
 def centralized_item_for(policy: PolicyVersion, category_code: str) -> CentralizedItem | None:

@@ -146,23 +146,27 @@ def local_date(moment: dt.datetime) -> dt.date:
     return as_utc(moment).astimezone(LOCAL_TZ).date()
 
 
+@lru_cache(maxsize=1)
+def _agreement_facts_statement():
+    """One statement: the price row, its agreement, the supplier's admission and (one row each)
+    the agreement's 品目."""
+    return (select(AgreementPrice.id, AgreementPrice.supplier_id, AgreementPrice.max_price, Agreement.id,
+                   Agreement.number, Agreement.status, Agreement.term_start, Agreement.term_end,
+                   AgreementSupplier.status, AgreementCategory.category_code)
+            .join(Agreement, Agreement.id == AgreementPrice.agreement_id)
+            .outerjoin(AgreementSupplier, (AgreementSupplier.agreement_id == Agreement.id)
+                       & (AgreementSupplier.supplier_id == bindparam("supplier_id", type_=Integer)))
+            .outerjoin(AgreementCategory, AgreementCategory.agreement_id == Agreement.id)
+            .where(AgreementPrice.id == bindparam("price_id", type_=Integer))
+            .order_by(AgreementCategory.category_code))
+
+
 def _agreement_facts(session, price_id: int | None, supplier_id: int, cache: dict) -> AgreementFacts | None:
     if price_id is None:
         return None
     if price_id in cache:
         return cache[price_id]
-    # one statement: the price row, its agreement, the supplier's admission and (one row each)
-    # the agreement's 品目
-    rows = session.execute(
-        select(AgreementPrice.id, AgreementPrice.supplier_id, AgreementPrice.max_price, Agreement.id,
-               Agreement.number, Agreement.status, Agreement.term_start, Agreement.term_end,
-               AgreementSupplier.status, AgreementCategory.category_code)
-        .join(Agreement, Agreement.id == AgreementPrice.agreement_id)
-        .outerjoin(AgreementSupplier, (AgreementSupplier.agreement_id == Agreement.id)
-                   & (AgreementSupplier.supplier_id == supplier_id))
-        .outerjoin(AgreementCategory, AgreementCategory.agreement_id == Agreement.id)
-        .where(AgreementPrice.id == price_id)
-        .order_by(AgreementCategory.category_code)).all()
+    rows = session.execute(_agreement_facts_statement(), {"price_id": price_id, "supplier_id": supplier_id}).all()
     facts = None
     if rows:
         ap_id, ap_supplier, max_price, a_id, number, status, start, end, entrant, _code = rows[0]
@@ -175,14 +179,23 @@ def _agreement_facts(session, price_id: int | None, supplier_id: int, cache: dic
     return facts
 
 
+# The statements every checkout runs are built once (prebuilt with bound parameters: SQLAlchemy
+# then neither rebuilds them nor recomputes their cache keys on each request).
+
+@lru_cache(maxsize=1)
+def _open_solicitation_statement():
+    day = bindparam("day", type_=Solicitation.valid_from.type)
+    return select(Solicitation.id).where(
+        Solicitation.category_code.in_(bindparam("path", type_=String, expanding=True)),
+        Solicitation.status == "open", Solicitation.valid_from <= day,
+        (Solicitation.valid_to.is_(None)) | (Solicitation.valid_to >= day)).limit(1)
+
+
 def _solicitation_open(session, category_code: str, day: dt.date, cache: dict) -> bool:
     if category_code not in cache:
         path = pinmu.path_of(category_code) or [category_code]
-        cache[category_code] = session.scalar(
-            select(Solicitation.id).where(
-                Solicitation.category_code.in_(path), Solicitation.status == "open",
-                Solicitation.valid_from <= day,
-                (Solicitation.valid_to.is_(None)) | (Solicitation.valid_to >= day)).limit(1)) is not None
+        cache[category_code] = session.scalar(_open_solicitation_statement(),
+                                              {"path": list(path), "day": day}) is not None
     return cache[category_code]
 
 
@@ -331,28 +344,33 @@ def build_context(session, *, unit_id: int, budget: BudgetLine | None, budget_li
         year_totals=totals, prior_orders=prior, competition_id=competition_id)
 
 
+@lru_cache(maxsize=2)
+def _products_statement(with_suppliers: bool):
+    q = select(Product).where(Product.id.in_(bindparam("ids", type_=Integer, expanding=True))).order_by(Product.id)
+    if with_suppliers:
+        q = (q.add_columns(Organisation, SupplierProfile)
+             .outerjoin(Organisation, Organisation.id == Product.supplier_id)
+             .outerjoin(SupplierProfile, SupplierProfile.organisation_id == Product.supplier_id))
+    return q
+
+
 def _load_products(session, ids: list[int], lock: bool, refresh: bool = False,
                    suppliers: dict | None = None) -> dict[int, Product]:
     """The products by id (ServiceError naming the missing ones). With ``suppliers`` (a dict),
     their suppliers' (Organisation, SupplierProfile) come in the same statement, into it."""
     if not ids:
         return {}
-    q = select(Product).where(Product.id.in_(sorted(ids))).order_by(Product.id)
-    if suppliers is not None:
-        q = (q.add_columns(Organisation, SupplierProfile)
-             .outerjoin(Organisation, Organisation.id == Product.supplier_id)
-             .outerjoin(SupplierProfile, SupplierProfile.organisation_id == Product.supplier_id))
-    if refresh:
+    q = _products_statement(suppliers is not None)
+    if refresh or lock:
         q = q.execution_options(populate_existing=True)
-    if lock:
-        q = q.execution_options(populate_existing=True)
-        if is_postgres(session):
-            q = q.with_for_update(key_share=True)
+    if lock and is_postgres(session):
+        q = q.with_for_update(key_share=True)
+    params = {"ids": sorted(ids)}
     if suppliers is None:
-        found = {p.id: p for p in session.scalars(q)}
+        found = {p.id: p for p in session.scalars(q, params)}
     else:
         found = {}
-        for p, org, profile in session.execute(q):
+        for p, org, profile in session.execute(q, params):
             found[p.id] = p
             suppliers[p.supplier_id] = (org, profile) if org is not None else None
     missing = [i for i in ids if i not in found]
@@ -371,13 +389,18 @@ def _product_state(p: Product) -> tuple:
     return tuple(getattr(p, c) for c in _STATE_COLUMNS)
 
 
+@lru_cache(maxsize=2)
+def _lock_products_statement(postgres: bool):
+    t = Product.__table__
+    q = (select(t.c.id, *(t.c[c] for c in _STATE_COLUMNS))
+         .where(t.c.id.in_(bindparam("ids", type_=Integer, expanding=True))).order_by(t.c.id))
+    return q.with_for_update(key_share=True) if postgres else q
+
+
 def _lock_products(session, ids: list[int]) -> dict[int, tuple]:
     """Lock the product rows (PostgreSQL: FOR NO KEY UPDATE, in id order) and read their state."""
-    t = Product.__table__
-    q = select(t.c.id, *(t.c[c] for c in _STATE_COLUMNS)).where(t.c.id.in_(sorted(ids))).order_by(t.c.id)
-    if is_postgres(session):
-        q = q.with_for_update(key_share=True)
-    return {row[0]: tuple(row[1:]) for row in session.execute(q)}
+    return {row[0]: tuple(row[1:])
+            for row in session.execute(_lock_products_statement(is_postgres(session)), {"ids": sorted(ids)})}
 
 
 def _lock_unit(session, unit_id: int) -> Organisation | None:
@@ -399,11 +422,18 @@ def _lock_unit_and_budget(session, unit_id: int, budget_line_id: int | None) -> 
     ``reserved + spent`` pass ``amount`` whatever else moves the line meanwhile."""
     if budget_line_id is None or not is_postgres(session):
         return _lock_unit(session, unit_id), _load_budget(session, budget_line_id, lock=True)
-    row = session.execute(
-        select(Organisation, BudgetLine).outerjoin(BudgetLine, BudgetLine.id == budget_line_id)
-        .where(Organisation.id == unit_id).with_for_update(of=Organisation.__table__, key_share=True)
-        .execution_options(populate_existing=True)).first()
+    row = session.execute(_unit_and_budget_statement(),
+                          {"unit_id": unit_id, "budget_line_id": budget_line_id}).first()
     return (row[0], row[1]) if row is not None else (None, None)
+
+
+@lru_cache(maxsize=1)
+def _unit_and_budget_statement():
+    return (select(Organisation, BudgetLine)
+            .outerjoin(BudgetLine, BudgetLine.id == bindparam("budget_line_id", type_=Integer))
+            .where(Organisation.id == bindparam("unit_id", type_=Integer))
+            .with_for_update(of=Organisation.__table__, key_share=True)
+            .execution_options(populate_existing=True))
 
 
 def _load_budget(session, budget_line_id, lock: bool) -> BudgetLine | None:
@@ -622,9 +652,14 @@ def fingerprint(payload: Any) -> str:
                           .encode("utf-8")).hexdigest()
 
 
+@lru_cache(maxsize=1)
+def _record_statement():
+    return select(IdempotencyRecord).where(IdempotencyRecord.user_id == bindparam("user_id", type_=Integer),
+                                           IdempotencyRecord.key == bindparam("key", type_=String))
+
+
 def _find_record(user_id: int, key: str) -> IdempotencyRecord | None:
-    return db.session.scalars(select(IdempotencyRecord).where(
-        IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)).first()
+    return db.session.scalars(_record_statement(), {"user_id": user_id, "key": key}).first()
 
 
 def _replay(rec: IdempotencyRecord, endpoint: str, request_hash: str) -> tuple[int, dict, bool]:

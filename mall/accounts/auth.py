@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db, login_manager
@@ -27,6 +28,13 @@ def load_user(user_id: str):
         return None
 
 
+@lru_cache(maxsize=1)
+def _token_statement():
+    """One statement, built once: the token with its user (every API request pays for this)."""
+    return (select(ApiToken).options(joinedload(ApiToken.user))
+            .where(ApiToken.token_hash == bindparam("token_hash", type_=ApiToken.token_hash.type)))
+
+
 @login_manager.request_loader
 def load_user_from_token(req):
     """``Authorization: Bearer <token>`` on the API authenticates as the token's user."""
@@ -36,9 +44,7 @@ def load_user_from_token(req):
     token = header[7:].strip()
     if not token:
         return None
-    # one statement: the token with its user (every API request pays for this)
-    row = db.session.scalars(select(ApiToken).options(joinedload(ApiToken.user))
-                             .where(ApiToken.token_hash == ApiToken.hash(token))).first()
+    row = db.session.scalars(_token_statement(), {"token_hash": ApiToken.hash(token)}).first()
     if row is None or row.revoked_at is not None or not row.user.is_active:
         g.token_rejected = True
         return None
