@@ -24,7 +24,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, event, inspe
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .extensions import db
-from .timeutil import utcnow
+from .timeutil import as_utc, utcnow
 
 GENESIS = "0" * 64
 
@@ -256,9 +256,8 @@ _PG_APPEND = text(
 
 def _json_default(value):
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:  # naive means UTC here, as in _hashable
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.isoformat()  # with its offset: timestamptz keeps the instant, to the microsecond
+        # with its offset (naive means UTC, as in _hashable): timestamptz keeps the instant
+        return as_utc(value).isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 

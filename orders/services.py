@@ -345,34 +345,24 @@ def build_context(session, *, unit_id: int, budget: BudgetLine | None, budget_li
 
 
 @lru_cache(maxsize=2)
-def _products_statement(with_suppliers: bool):
-    q = select(Product).where(Product.id.in_(bindparam("ids", type_=Integer, expanding=True))).order_by(Product.id)
-    if with_suppliers:
-        q = (q.add_columns(Organisation, SupplierProfile)
-             .outerjoin(Organisation, Organisation.id == Product.supplier_id)
-             .outerjoin(SupplierProfile, SupplierProfile.organisation_id == Product.supplier_id))
-    return q
+def _products_statement(refresh: bool):
+    q = (select(Product, Organisation, SupplierProfile)
+         .outerjoin(Organisation, Organisation.id == Product.supplier_id)
+         .outerjoin(SupplierProfile, SupplierProfile.organisation_id == Product.supplier_id)
+         .where(Product.id.in_(bindparam("ids", type_=Integer, expanding=True))).order_by(Product.id))
+    return q.execution_options(populate_existing=True) if refresh else q
 
 
-def _load_products(session, ids: list[int], lock: bool, refresh: bool = False,
-                   suppliers: dict | None = None) -> dict[int, Product]:
-    """The products by id (ServiceError naming the missing ones). With ``suppliers`` (a dict),
-    their suppliers' (Organisation, SupplierProfile) come in the same statement, into it."""
+def _load_products(session, ids: list[int], suppliers: dict, refresh: bool = False) -> dict[int, Product]:
+    """The products by id (ServiceError naming the missing ones); their suppliers'
+    (Organisation, SupplierProfile) come in the same statement, into ``suppliers``.
+    ``refresh``: overwrite what the session already holds of them."""
     if not ids:
         return {}
-    q = _products_statement(suppliers is not None)
-    if refresh or lock:
-        q = q.execution_options(populate_existing=True)
-    if lock and is_postgres(session):
-        q = q.with_for_update(key_share=True)
-    params = {"ids": sorted(ids)}
-    if suppliers is None:
-        found = {p.id: p for p in session.scalars(q, params)}
-    else:
-        found = {}
-        for p, org, profile in session.execute(q, params):
-            found[p.id] = p
-            suppliers[p.supplier_id] = (org, profile) if org is not None else None
+    found = {}
+    for p, org, profile in session.execute(_products_statement(refresh), {"ids": sorted(ids)}):
+        found[p.id] = p
+        suppliers[p.supplier_id] = (org, profile) if org is not None else None
     missing = [i for i in ids if i not in found]
     if missing:
         raise ServiceError([Problem("product_not_found", f"【订单基本规则】商品{pid}不存在", rule="order",
@@ -462,7 +452,7 @@ def check_order(user, *, budget_line_id, lines, payment_method: str = "treasury"
     session = db.session
     order_date = local_date(now or utcnow())
     suppliers: dict = {}
-    products = _load_products(session, [r.product_id for r in reqs], lock=False, suppliers=suppliers)
+    products = _load_products(session, [r.product_id for r in reqs], suppliers)
     budget = _load_budget(session, budget_line_id, lock=False)
     ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                         products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
@@ -572,7 +562,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     unit, budget = _lock_unit_and_budget(session, user.organisation_id, budget_line_id)
     ids = [r.product_id for r in reqs]
     suppliers: dict = {}
-    products = _load_products(session, ids, lock=False, suppliers=suppliers)
+    products = _load_products(session, ids, suppliers)
     ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                         products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
                         competition_id=competition_id, suppliers=suppliers)
@@ -585,7 +575,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     locked = _lock_products(session, ids)
     if any(locked.get(pid, ())[1:] != _product_state(p)[1:] for pid, p in products.items()):
         suppliers = {}  # read afresh too
-        products = _load_products(session, ids, lock=False, refresh=True, suppliers=suppliers)
+        products = _load_products(session, ids, suppliers, refresh=True)
         ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
                             products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
                             competition_id=competition_id, suppliers=suppliers)

@@ -485,13 +485,20 @@ def apply_changes(session: Session, changes: dict[str, set[int]]) -> None:
     _ensure(conn)
     product_ids = expand_to_products(conn, changes)
     reindex_products(conn, sorted(product_ids))
-    if _es_configured():
-        now = utcnow()
-        rows = [{"entity": entity, "entity_id": int(i), "created_at": now, "attempts": 0}
-                for entity, idset in changes.items() for i in sorted(idset)]
-        if rows:
-            conn.execute(insert(SearchOutbox.__table__), rows)
-            session.info["search_outbox_written"] = True
+    _queue_for_es(session, conn, changes)
+
+
+def _queue_for_es(session: Session, conn: Connection, changes: dict[str, set[int]]) -> None:
+    """With Elasticsearch configured: the changed entities into the outbox, in this transaction
+    (drained after the commit)."""
+    if not _es_configured():
+        return
+    now = utcnow()
+    rows = [{"entity": entity, "entity_id": int(i), "created_at": now, "attempts": 0}
+            for entity, idset in changes.items() for i in sorted(idset)]
+    if rows:
+        conn.execute(insert(SearchOutbox.__table__), rows)
+        session.info["search_outbox_written"] = True
 
 
 def _after_flush(session: Session, flush_context) -> None:
@@ -527,10 +534,11 @@ def _do_orm_execute(state) -> None:
             # one round trip: the documents take the new stock in a WITH of the product UPDATE;
             # the answer is the moved rows' ids, so rowcount still counts the products moved.
             # (Core statements only: an ORM UPDATE also brings the session's objects up to date)
-            _ensure(session.connection())
+            conn = session.connection()
+            _ensure(conn)
             result = state.invoke_statement(statement=_with_documents_stock(state.statement, mapper.local_table))
             if result.rowcount:
-                _apply_stock_only(session, named, documents=False)
+                _queue_for_es(session, conn, {"product": named})
             return result
         result = state.invoke_statement()
         if result.rowcount:
@@ -596,23 +604,17 @@ def _with_documents_stock(stmt, table):
     return select(moved.c.id).add_cte(docs)
 
 
-def _apply_stock_only(session: Session, product_ids: set[int], documents: bool = True) -> None:
-    """The documents take the products' new stock (unless ``documents`` is False: already done),
-    and Elasticsearch, when configured, gets them through the outbox."""
+def _apply_stock_only(session: Session, product_ids: set[int]) -> None:
+    """The documents take the products' new stock; Elasticsearch, when configured, gets them
+    through the outbox."""
     from catalog.models import Product
 
     conn = session.connection()
     _ensure(conn)
     doc = SearchDoc.__table__
-    if documents:
-        conn.execute(update(doc).where(doc.c.product_id.in_(sorted(product_ids)))
-                     .values(stock=select(Product.stock).where(Product.id == doc.c.product_id).scalar_subquery()))
-    if _es_configured():
-        now = utcnow()
-        conn.execute(insert(SearchOutbox.__table__),
-                     [{"entity": "product", "entity_id": int(i), "created_at": now, "attempts": 0}
-                      for i in sorted(product_ids)])
-        session.info["search_outbox_written"] = True
+    conn.execute(update(doc).where(doc.c.product_id.in_(sorted(product_ids)))
+                 .values(stock=select(Product.stock).where(Product.id == doc.c.product_id).scalar_subquery()))
+    _queue_for_es(session, conn, {"product": product_ids})
 
 
 def _after_commit(session: Session) -> None:
