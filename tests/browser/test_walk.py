@@ -6,9 +6,11 @@ desktop (1366×900) and phone (390×844) widths. Run:
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from mall.extensions import db
 from tests.browser.seed import USERNAMES, seed
@@ -36,8 +38,6 @@ def shot(page, name: str) -> None:
 
 def see(page, *texts: str, scope: str = "main") -> None:
     """Each text is visible in the page's main content (not just present in a closed menu)."""
-    from playwright.sync_api import expect
-
     for text in texts:
         expect(page.locator(scope).get_by_text(text, exact=False).first).to_be_visible()
 
@@ -124,11 +124,13 @@ def test_public_visitor_browses_and_switches_language(mall, new_page):
     see(page, "在售商品", "福州市2025年度台式计算机、便携式计算机框架协议")
     # category navigation → subtree listing → product
     page.locator(".cat-menu").get_by_role("link", name="信息化设备").click()
+    page.wait_for_url("**/categories/A02010000")
     see(page, "信息化设备", "计算机")
     page.goto("/zones/central")
     page.get_by_role("link", name="价格从低到高").click()
-    titles = page.locator(".product-card .title").all_inner_texts()
-    assert titles[0].startswith("奔图 P3325DN")
+    # the click only starts the navigation: wait for the sorted page before reading its cards
+    page.wait_for_url("**/zones/central?sort=price_asc")
+    expect(page.locator(".product-card .title").first).to_have_text(re.compile(r"^\s*奔图 P3325DN"))
     page.locator(".product-card .title", has_text="联想 启天M437").click()
     see(page, "市场参考价", "比市场价节约")
     assert page.locator("#price-chart polyline").count() == 1
