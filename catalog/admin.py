@@ -156,7 +156,7 @@ def _fill_policy_form(form: PolicyForm, policy: PolicyVersion) -> None:
     form.note.data = policy.note or ""
 
 
-@bp.route("/policies/<int(max=2147483647):policy_id>", methods=["GET", "POST"])
+@bp.route("/policies/<int:policy_id>", methods=["GET", "POST"])
 @login_required
 @permission_required("policy.manage")
 def policy_edit(policy_id):
@@ -180,7 +180,7 @@ def policy_edit(policy_id):
                            publish_form=PublishForm())
 
 
-@bp.route("/policies/<int(max=2147483647):policy_id>/publish", methods=["POST"])
+@bp.route("/policies/<int:policy_id>/publish", methods=["POST"])
 @login_required
 @permission_required("policy.manage")
 def policy_publish(policy_id):
@@ -245,7 +245,7 @@ def agreement_new():
     return render_template("admin/agreement_form.html", form=form, agreement=None)
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>/edit", methods=["GET", "POST"])
+@bp.route("/agreements/<int:agreement_id>/edit", methods=["GET", "POST"])
 @login_required
 @permission_required("agreement.manage")
 def agreement_edit(agreement_id):
@@ -265,7 +265,7 @@ def agreement_edit(agreement_id):
     return render_template("admin/agreement_form.html", form=form, agreement=agreement)
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>/entrants", methods=["GET", "POST"])
+@bp.route("/agreements/<int:agreement_id>/entrants", methods=["GET", "POST"])
 @login_required
 @permission_required("agreement.manage")
 def agreement_entrants(agreement_id):
@@ -325,7 +325,7 @@ def agreement_entrants(agreement_id):
                            entrant_labels=svc.ENTRANT_STATUSES)
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>/status", methods=["POST"])
+@bp.route("/agreements/<int:agreement_id>/status", methods=["POST"])
 @login_required
 @permission_required("agreement.manage")
 def agreement_status(agreement_id):

@@ -67,7 +67,7 @@ def index():
                            kinds=AGREEMENT_KINDS, methods=SECOND_STAGE, pinmu=pinmu, today=today())
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>")
+@bp.route("/agreements/<int:agreement_id>")
 def detail(agreement_id):
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None or not _visible(agreement):
@@ -110,7 +110,7 @@ def _commit_or_flash(action):
     return True, result
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>/apply", methods=["POST"])
+@bp.route("/agreements/<int:agreement_id>/apply", methods=["POST"])
 @login_required
 def apply(agreement_id):
     """A supplier applies to join an open agreement (reviewed within 7 working days)."""
@@ -122,7 +122,7 @@ def apply(agreement_id):
     return redirect(url_for("agreements.detail", agreement_id=agreement_id))
 
 
-@bp.route("/agreements/<int(max=2147483647):agreement_id>/withdraw", methods=["POST"])
+@bp.route("/agreements/<int:agreement_id>/withdraw", methods=["POST"])
 @login_required
 def withdraw(agreement_id):
     """A supplier withdraws its application, or leaves an open agreement it entered."""

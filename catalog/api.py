@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from mall.api import api_blueprint
-from mall.api.schemas import ApiErrorSchema as ErrorSchema, PageArgsSchema, ProblemsSchema, paged
+from mall.api.schemas import ApiErrorSchema as ErrorSchema, Id, PageArgsSchema, ProblemsSchema, paged
 from mall.authz import can, require
 from mall.extensions import db
 from mall.problems import NotFound, Problem, ServiceError
@@ -180,8 +180,7 @@ class AgreementQuerySchema(PageArgsSchema):
     category = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z0-9]{1,12}$"),
                                 metadata={"description": "品目 code: agreements covering it, its ancestors "
                                                          "or descendants"})
-    supplier = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2147483647),
-                                 metadata={"description": "organisation id of an admitted entrant"})
+    supplier = Id(metadata={"description": "organisation id of an admitted entrant"})
     q = ma.fields.String(validate=[ma.validate.Length(max=100), ma.validate.Regexp(r"^[^\x00-\x1f]*$")])
 
 
@@ -223,16 +222,15 @@ class DecisionInputSchema(ma.Schema):
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
 
 
-ID = ma.validate.Range(min=1, max=2147483647)
 
 
 class EntrantInputSchema(ma.Schema):
-    supplier_id = ma.fields.Integer(required=True, validate=ID)
+    supplier_id = Id(required=True)
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
 
 
 class PriceInputSchema(ma.Schema):
-    supplier_id = ma.fields.Integer(required=True, validate=ID)
+    supplier_id = Id(required=True)
     category_code = ma.fields.String(load_default=None, allow_none=True)
     brand = ma.fields.String(required=True)
     model = ma.fields.String(required=True)
@@ -363,7 +361,7 @@ def agreement_create(data):
     return agreement
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>")
+@blp.route("/agreements/<int:agreement_id>")
 @blp.response(200, AgreementDetailSchema)
 @_errors(404)
 @blp.doc(security=[])
@@ -372,7 +370,7 @@ def agreement_detail(agreement_id):
     return _visible_agreement(agreement_id)
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>", methods=["PATCH"])
+@blp.route("/agreements/<int:agreement_id>", methods=["PATCH"])
 @blp.arguments(AgreementInputSchema)
 @blp.response(200, AgreementDetailSchema)
 @_errors(401, 403, 404, 422)
@@ -385,7 +383,7 @@ def agreement_update(data, agreement_id):
     return agreement
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>/status", methods=["POST"])
+@blp.route("/agreements/<int:agreement_id>/status", methods=["POST"])
 @blp.arguments(StatusInputSchema)
 @blp.response(200, StatusResultSchema)
 @_errors(401, 403, 404, 409, 422)
@@ -398,7 +396,7 @@ def agreement_status(data, agreement_id):
     return {"agreement": agreement, "products": result}
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>/entrants", methods=["POST"])
+@blp.route("/agreements/<int:agreement_id>/entrants", methods=["POST"])
 @blp.arguments(EntrantInputSchema)
 @blp.response(201, EntrantSchema)
 @_errors(401, 403, 404, 422)
@@ -413,7 +411,7 @@ def agreement_add_entrant(data, agreement_id):
     return entrant
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>/prices", methods=["POST"])
+@blp.route("/agreements/<int:agreement_id>/prices", methods=["POST"])
 @blp.arguments(PricesInputSchema)
 @blp.response(201, AgreementPriceSchema(many=True))
 @_errors(401, 403, 404, 422)
@@ -426,7 +424,7 @@ def agreement_add_prices(data, agreement_id):
     return rows
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>/applications")
+@blp.route("/agreements/<int:agreement_id>/applications")
 @blp.response(200, ApplicationSchema(many=True))
 @_errors(401, 403, 404)
 def agreement_applications(agreement_id):
@@ -437,7 +435,7 @@ def agreement_applications(agreement_id):
                   key=lambda e: (e.status != "applied", e.applied_at))
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>/applications", methods=["POST"])
+@blp.route("/agreements/<int:agreement_id>/applications", methods=["POST"])
 @blp.arguments(ApplyInputSchema)
 @blp.response(201, ApplicationSchema)
 @_errors(401, 403, 404, 422)
@@ -450,7 +448,7 @@ def agreement_apply(data, agreement_id):
     return entrant
 
 
-@blp.route("/agreements/<int(max=2147483647):agreement_id>/applications/<int(max=2147483647):application_id>"
+@blp.route("/agreements/<int:agreement_id>/applications/<int:application_id>"
            "/decision", methods=["POST"])
 @blp.arguments(DecisionInputSchema)
 @blp.response(200, ApplicationSchema)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from mall.accounts.models import ROLE_AUDITOR, ROLE_OPERATOR, ROLE_SUPPLIER
 from mall.api import api_blueprint
+from mall.api.schemas import Id
 from mall.extensions import db
 from mall.problems import Forbidden, NotFound, Problem, ServiceError
 
@@ -77,7 +78,7 @@ class ProductPageSchema(ma.Schema):
 class ProductQuerySchema(ma.Schema):
     zone = ma.fields.String(validate=ma.validate.OneOf(list(ZONE_LABELS)))
     category = ma.fields.String(metadata={"description": "品目 code; its descendants are included"})
-    supplier = ma.fields.Integer(metadata={"description": "supplier organisation id"})
+    supplier = Id(metadata={"description": "supplier organisation id"})
     sme = ma.fields.Boolean(metadata={"description": "only SME products (true) or only others (false)"})
     status = ma.fields.String(validate=ma.validate.OneOf(list(PRODUCT_STATUSES) + ["all"]),
                               metadata={"description": "suppliers only: their own products in this status"})

@@ -25,6 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder="static",
     )
+    from . import routing
+    routing.init_app(app)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(build_config(app.instance_path, test_config))
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)

@@ -9,6 +9,7 @@ import logging
 
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -78,6 +79,18 @@ def init_app(app):
             resp = api_error(status, code, data.get("message") or message)
             return resp if not headers else (resp[0], status, [h for h in headers if h[0] == "Allow"])
         return render_template("error.html", status=status, messages=[message]), status
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def out_of_range(exc):
+        """A number the database cannot hold (SQLite: OverflowError; PostgreSQL: numeric value
+        out of range) that no form or schema bounded first: the request's fault, said plainly."""
+        log.warning("value out of range on %s %s: %s", request.method, request.path, exc)
+        db.session.rollback()
+        message = "提交的数值超出允许范围"
+        if is_api():
+            return api_error(422, "value_out_of_range", message)
+        return render_template("error.html", status=422, messages=[message + "，请检查后重试"]), 422
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from mall.api import api_blueprint
 from mall.api.core import OrganisationBrief
-from mall.api.schemas import PageArgsSchema, ProblemSchema, ProblemsSchema, paged
+from mall.api.schemas import Id, PageArgsSchema, ProblemSchema, ProblemsSchema, paged
 from mall.authz import require
 from mall.extensions import db
 
@@ -25,14 +25,14 @@ Money = lambda **kw: ma.fields.Decimal(as_string=True, places=2, **kw)  # noqa: 
 # ------------------------------------------------------------------ schemas
 
 class OrderLineInSchema(ma.Schema):
-    product_id = ma.fields.Integer(required=True, strict=True)
+    product_id = Id(required=True, strict=True)
     quantity = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_QUANTITY))
     expected_unit_price = Money(allow_none=True, validate=ma.validate.Range(min=0), metadata={
         "description": "the unit price the buyer saw; a higher current price refuses (price_increased)"})
 
 
 class OrderInSchema(ma.Schema):
-    budget_line_id = ma.fields.Integer(required=True, strict=True)
+    budget_line_id = Id(required=True, strict=True)
     lines = ma.fields.List(ma.fields.Nested(OrderLineInSchema), required=True,
                            validate=ma.validate.Length(min=1, max=MAX_LINES))
     payment_method = ma.fields.String(load_default="treasury", validate=ma.validate.OneOf(["treasury", "card"]))

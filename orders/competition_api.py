@@ -8,7 +8,7 @@ from flask_login import current_user
 from catalog import pinmu
 from mall.api import api_blueprint
 from mall.api.core import OrganisationBrief
-from mall.api.schemas import PageArgsSchema, ProblemsSchema, paged
+from mall.api.schemas import Id, PageArgsSchema, ProblemsSchema, paged
 from mall.authz import require
 from mall.extensions import db
 
@@ -25,21 +25,21 @@ class CompetitionInSchema(ma.Schema):
     title = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
     quantity = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(min=1, max=svc.MAX_QUANTITY))
     specs = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
-    budget_line_id = ma.fields.Integer(required=True, strict=True)
+    budget_line_id = Id(required=True, strict=True)
     budget_amount = ma.fields.Decimal(required=True, as_string=True, places=None,
                                       metadata={"description": "采购预算: the highest total accepted (yuan)"})
     deadline = ma.fields.String(allow_none=True, metadata={
         "description": "bidding deadline, ISO 8601 (local time Asia/Shanghai without a zone); "
                        "at least COMPETITION_RESPONSE_WORKDAYS working days ahead; not used for rotation"})
     method = ma.fields.String(load_default="auto", validate=ma.validate.OneOf(["auto", "competition", "rotation"]))
-    agreement_id = ma.fields.Integer(allow_none=True, strict=True,
-                                     metadata={"description": "rotation agreement when several cover the 品目"})
+    agreement_id = Id(allow_none=True, strict=True,
+                        metadata={"description": "rotation agreement when several cover the 品目"})
     payment_method = ma.fields.String(load_default="treasury", validate=ma.validate.OneOf(["treasury", "card"]))
     delivery_address = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=300))
 
 
 class BidInSchema(ma.Schema):
-    product_id = ma.fields.Integer(required=True, strict=True)
+    product_id = Id(required=True, strict=True)
     unit_price = ma.fields.Decimal(required=True, as_string=True, places=None)
     note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
 

@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from mall.api import api_blueprint
+from mall.api.schemas import Id
 from mall.authz import require
 from mall.extensions import db
 from mall.problems import Problem, ServiceError
@@ -123,10 +124,10 @@ class SupervisionAskInput(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    order_id = ma.fields.Integer(required=True)
+    order_id = Id(required=True)
     party = ma.fields.String(required=True, metadata={"description": "buyer / supplier"})
     question = ma.fields.String(required=True)
-    flag_id = ma.fields.Integer(load_default=None, allow_none=True)
+    flag_id = Id(load_default=None, allow_none=True)
 
 
 class SupervisionAnswerInput(ma.Schema):
@@ -202,8 +203,8 @@ class LoanApplicationInput(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    order_id = ma.fields.Integer(required=True)
-    bank_id = ma.fields.Integer(required=True)
+    order_id = Id(required=True)
+    bank_id = Id(required=True)
     amount = ma.fields.Raw(required=True, metadata={"description": "yuan, a decimal string such as \"50000.00\""})
     applicant_note = ma.fields.String(load_default=None, allow_none=True)
 

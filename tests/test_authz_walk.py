@@ -325,7 +325,7 @@ REFERENCE_TABLES = {"category", "alembic_version"}  # 4,272 品目: no route wri
 # --------------------------------------------------------------------------- helpers
 
 def normalise(rule: str) -> str:
-    """``/admin/agreements/<int(max=2147483647):agreement_id>`` → ``/admin/agreements/<agreement_id>``."""
+    """``/admin/agreements/<int:agreement_id>`` → ``/admin/agreements/<agreement_id>``."""
     return re.sub(r"<(?:[^<>:]+:)?(\w+)>", r"<\1>", rule)
 
 

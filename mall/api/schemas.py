@@ -1,6 +1,17 @@
 """Shared API schemas."""
 import marshmallow as ma
 
+from mall.routing import MAX_ID
+
+
+class Id(ma.fields.Integer):
+    """An object id sent by a client: a positive integer the database can hold (PostgreSQL
+    ``integer``), so an oversized number is a 422 naming the field, never a database error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", ma.validate.Range(min=1, max=MAX_ID))
+        super().__init__(**kwargs)
+
 
 class ErrorDetailSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "stable error code"})
