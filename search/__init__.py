@@ -63,7 +63,7 @@ def get_engine():
 
 def engine_status() -> dict:
     """For /api/v1/health: {"ok", "engine" (serving), "configured", "fallback", "backlog", ...}."""
-    from .indexing import backlog
+    from .indexing import backlog, set_aside
 
     configured = current_app.config.get("SEARCH_ENGINE", "embedded")
     embedded = embedded_engine()
@@ -76,6 +76,7 @@ def engine_status() -> dict:
     if es is not None:
         st = es.status()
         out["index"] = st.get("index")
+        out["set_aside"] = set_aside()  # changes the cluster refused MAX_ATTEMPTS times (a reindex covers them)
         if st.get("ok"):
             out.update(ok=True, engine=es.name)
             out.pop("error", None)

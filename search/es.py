@@ -53,6 +53,22 @@ def _es_errors():
     return (TransportError, ApiError)
 
 
+def is_outage(exc: Exception) -> bool:
+    """A cluster that cannot answer (connection refused, timeout, 5xx), as opposed to one that
+    refused this one request (4xx): only an outage should switch every search to the fallback."""
+    status = getattr(exc, "status_code", None)
+    return not isinstance(status, int) or status >= 500 or status == 429
+
+
+class BulkItemsFailed(RuntimeError):
+    """Some documents of a bulk write were refused; the others were written."""
+
+    def __init__(self, failed: dict[int, str]):
+        self.failed = failed  # product id -> reason
+        pid, reason = next(iter(failed.items()))
+        super().__init__(f"Elasticsearch bulk: {len(failed)} actions failed, e.g. product {pid}: {reason}")
+
+
 def new_index_name(alias: str) -> str:
     return f"{alias}-{dt.datetime.now(dt.timezone.utc):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -301,7 +317,8 @@ class EsEngine:
 
     # -- writes
     def apply(self, docs: list[dict], gone) -> dict:
-        """Bulk upsert ``docs`` and delete ``gone`` product ids; raises if any action failed."""
+        """Bulk upsert ``docs`` and delete ``gone`` product ids. Raises a transport error when the
+        cluster cannot be reached, BulkItemsFailed naming the products whose actions it refused."""
         from elasticsearch import helpers
 
         self.ensure_index()
@@ -312,9 +329,18 @@ class EsEngine:
             return {"indexed": 0, "deleted": 0}
         ok, errors = helpers.bulk(self.client, actions, raise_on_error=False, raise_on_exception=True,
                                   chunk_size=500, max_retries=2)
-        real = [e for e in errors if not (e.get("delete", {}).get("status") == 404)]
-        if real:
-            raise RuntimeError(f"Elasticsearch bulk: {len(real)} actions failed, e.g. {str(real[0])[:200]}")
+        failed: dict[int, str] = {}
+        for item in errors:
+            op, info = next(iter(item.items()))
+            if op == "delete" and info.get("status") == 404:
+                continue  # already gone
+            try:
+                pid = int(info.get("_id"))
+            except (TypeError, ValueError):
+                raise RuntimeError(f"Elasticsearch bulk: unexpected error item {str(item)[:200]}") from None
+            failed[pid] = str(info.get("error") or info.get("status"))[:200]
+        if failed:
+            raise BulkItemsFailed(failed)
         return {"indexed": len(docs), "deleted": len(list(gone))}
 
     def start_reindex(self) -> "ReindexJob":
@@ -373,14 +399,20 @@ class FallbackEngine:
         return self.fallback.name if self.primary.down else self.primary.name
 
     def search(self, q: SearchQuery) -> SearchResult:
+        notice = f"Elasticsearch 暂不可用，本次结果来自内置搜索引擎（{self.fallback.name}）"
         if not self.primary.down:
             try:
                 return self.primary.search(q)
             except _es_errors() as exc:
-                log.warning("Elasticsearch search failed, falling back to the embedded engine: %s", exc)
-                self.primary.mark_down(f"{type(exc).__name__}: {exc}")
+                if is_outage(exc):
+                    log.warning("Elasticsearch search failed, falling back to the embedded engine: %s", exc)
+                    self.primary.mark_down(f"{type(exc).__name__}: {exc}")
+                else:  # the cluster refused this query only: answer it here, keep using the cluster
+                    log.error("Elasticsearch refused a search (%s), answered by the embedded engine: %s",
+                              getattr(exc, "status_code", "?"), exc)
+                    notice = f"Elasticsearch 未能处理本次查询，结果来自内置搜索引擎（{self.fallback.name}）"
         result = self.fallback.search(q)
-        result.fallback = f"Elasticsearch 暂不可用，本次结果来自内置搜索引擎（{self.fallback.name}）"
+        result.fallback = notice
         return result
 
     def status(self) -> dict:

@@ -14,7 +14,11 @@ How an update reaches the indexes (never lost):
   bulk-upserts or deletes them by product id (idempotent), then deletes the rows.  If
   Elasticsearch is down the rows stay (the claim is released) and are applied when it is back;
   if a worker dies mid-batch its claim expires after ``LEASE_SECONDS`` and another worker
-  retries the rows.
+  retries the rows.  A row whose document the cluster refuses is kept with the reason and
+  retried, and set aside after ``MAX_ATTEMPTS`` so it cannot hold up the rows behind it
+  (``flask search status`` counts them; a reindex covers them).  One drain runs at a time
+  (``search_lease``): two at once could write a product's older version last.  A reindex holds
+  the same lease, so changes made meanwhile wait in the outbox and go to the new index.
 
 A document exists only for a product that may be sold now (``catalog.queries.sellable_condition``:
 listed, not halted by its agreement, supplier active); any other product's document is deleted.
@@ -33,9 +37,10 @@ from functools import lru_cache
 from typing import Callable, Iterable, Optional
 
 from flask import current_app, has_app_context
-from sqlalchemy import ARRAY, Integer, any_, cast as sa_cast, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import (ARRAY, Integer, any_, cast as sa_cast, delete, event, func, insert, inspect, or_, select, text,
+                        update)
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BindParameter
@@ -45,11 +50,14 @@ from mall.timeutil import utcnow
 
 from . import text as stext
 from .engine import price_band
-from .models import POSTGRES_DDL, SQLITE_DDL, SearchDoc, SearchOutbox
+from .models import POSTGRES_DDL, SQLITE_DDL, SearchDoc, SearchLease, SearchOutbox
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 300
+LEASE_SECONDS = 300      # a claimed outbox row is taken over after this (its worker died)
+SYNC_LEASE = "elasticsearch"
+SYNC_LEASE_SECONDS = 120  # the writer's lease, renewed between batches
+MAX_ATTEMPTS = 5          # a row refused this often is set aside
 FTS_COLUMNS = ("title", "brand", "category", "specs", "supplier", "pinyin")
 # PostgreSQL weights of the same columns (ts_rank weights {D, C, B, A} in embedded_pg)
 PG_WEIGHTS = {"title": "A", "brand": "B", "category": "A", "specs": "C", "supplier": "D", "pinyin": "D"}
@@ -82,7 +90,7 @@ def _ensure(conn: Connection) -> bool:
     if key in _ready:
         return True
     complete = True
-    for table in (SearchDoc.__table__, SearchOutbox.__table__):
+    for table in (SearchDoc.__table__, SearchOutbox.__table__, SearchLease.__table__):
         if not inspect(conn).has_table(table.name):
             table.create(conn, checkfirst=True)
             complete = False
@@ -394,11 +402,15 @@ def write_documents(conn: Connection, docs: list[dict], gone: Iterable[int] = ()
     if fresh:
         write_rendered(conn, render_rows(docs, conn.dialect.name))  # COPY on PostgreSQL
     elif postgres:
+        # an upsert: a rebuild running meanwhile may have written this product's row after our
+        # delete looked (it held the row; we waited); ours is the newer document
         conn.execute(text(
             "INSERT INTO search_doc (id, product_id, zone_code, category_code, brand, supplier_id, agreement_id, "
             "is_sme, price, price_band, stock, sales_count, listed_at, tsv) VALUES (:id, :product_id, :zone_code, "
             ":category_code, :brand, :supplier_id, :agreement_id, :is_sme, :price, :price_band, :stock, "
-            ":sales_count, :listed_at, CAST(:tsv AS tsvector))"), [_doc_row(d, True) for d in docs])
+            ":sales_count, :listed_at, CAST(:tsv AS tsvector)) ON CONFLICT (product_id) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in _PG_COLUMNS.replace(" ", "").split(",") if c != "product_id")),
+            [_doc_row(d, True) for d in docs])
     else:
         write_rendered(conn, render_rows(docs, "sqlite"))
 
@@ -619,15 +631,19 @@ def _apply_stock_only(session: Session, product_ids: set[int]) -> None:
 
 def _after_commit(session: Session) -> None:
     if session.info.pop("search_outbox_written", False):
-        try:
-            from .tasks import drain_outbox
+        _after_commit_drain()
 
-            if has_app_context() and current_app.config.get("CELERY_ALWAYS_EAGER"):
-                drain_outbox.apply()
-            else:
-                drain_outbox.delay()
-        except Exception:  # noqa: BLE001 - the rows are durable; the beat schedule drains them
-            log.warning("could not trigger search.drain_outbox after commit", exc_info=True)
+
+def _after_commit_drain() -> None:
+    try:
+        from .tasks import drain_outbox
+
+        if has_app_context() and current_app.config.get("CELERY_ALWAYS_EAGER"):
+            drain_outbox.apply()
+        else:
+            drain_outbox.delay()
+    except Exception:  # noqa: BLE001 - the rows are durable; the beat schedule drains them
+        log.warning("could not trigger search.drain_outbox", exc_info=True)
 
 
 def _after_rollback(session: Session) -> None:
@@ -647,13 +663,43 @@ install_listeners()
 
 # ====================================================================== outbox drain (Elasticsearch)
 
+def acquire_lease(holder: str, now: dt.datetime | None = None, seconds: int = SYNC_LEASE_SECONDS) -> bool:
+    """Take (or renew) the Elasticsearch writer's lease; False while another holder has it."""
+    now = now or utcnow()
+    t = SearchLease.__table__
+    with Session(db.engine) as session:
+        taken = session.execute(
+            update(t).where(t.c.name == SYNC_LEASE,
+                            or_(t.c.holder.is_(None), t.c.holder == holder, t.c.expires_at < now))
+            .values(holder=holder, expires_at=now + dt.timedelta(seconds=seconds))).rowcount
+        if not taken and session.scalar(select(t.c.name).where(t.c.name == SYNC_LEASE)) is None:
+            try:
+                session.execute(insert(t).values(name=SYNC_LEASE, holder=holder,
+                                                 expires_at=now + dt.timedelta(seconds=seconds)))
+                taken = 1
+            except IntegrityError:  # another process made the row first: it holds the lease
+                session.rollback()
+                return False
+        session.commit()
+        return bool(taken)
+
+
+def release_lease(holder: str) -> None:
+    t = SearchLease.__table__
+    with Session(db.engine) as session:
+        session.execute(update(t).where(t.c.name == SYNC_LEASE, t.c.holder == holder)
+                        .values(holder=None, expires_at=None))
+        session.commit()
+
+
 def claim(session: Session, worker: str, batch: int, now: dt.datetime | None = None) -> list[SearchOutbox]:
-    """Claim up to ``batch`` rows not claimed, or whose claim has expired; commit the claim."""
+    """Claim up to ``batch`` rows not claimed, or whose claim has expired, and not set aside
+    (refused ``MAX_ATTEMPTS`` times); commit the claim."""
     now = now or utcnow()
     stale = now - dt.timedelta(seconds=LEASE_SECONDS)
     t = SearchOutbox.__table__
     pick = (select(t.c.id).where((t.c.claimed_at.is_(None)) | (t.c.claimed_at < stale))
-            .order_by(t.c.id).limit(batch))
+            .where(t.c.attempts < MAX_ATTEMPTS).order_by(t.c.id).limit(batch))
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     session.execute(update(t).where(t.c.id.in_(pick))
@@ -663,54 +709,103 @@ def claim(session: Session, worker: str, batch: int, now: dt.datetime | None = N
                                 .order_by(SearchOutbox.id)))
 
 
+def _release_rows(session: Session, ids: list[int], token: str, error: str) -> None:
+    session.execute(update(SearchOutbox).where(SearchOutbox.id.in_(ids), SearchOutbox.claimed_by == token)
+                    .values(claimed_by=None, claimed_at=None, last_error=error[:300]))
+
+
 def drain(batch: int = 500, max_batches: int | None = None, now: dt.datetime | None = None,
           worker: str | None = None) -> dict:
-    """Apply the outbox to Elasticsearch. Returns {"applied", "batches", "left", "error"}."""
+    """Apply the outbox to Elasticsearch. Returns {"applied", "batches", "left", "refused",
+    "set_aside", "error"}; "busy" when another drain or a reindex holds the writer's lease."""
     from . import get_es_engine
+    from .es import BulkItemsFailed
 
-    applied = batches = 0
+    applied = batches = refused = 0
+    held: list[int] = []
     error = None
-    with Session(db.engine) as session:
-        es = get_es_engine()
-        if es is None:
+    es = get_es_engine()
+    if es is None:
+        with Session(db.engine) as session:
             # no external engine configured: the embedded index is already up to date
             n = session.execute(delete(SearchOutbox)).rowcount
             session.commit()
-            return {"applied": 0, "discarded": n, "batches": 0, "left": 0, "error": None}
-        while max_batches is None or batches < max_batches:
-            token = (worker or "w") + "-" + uuid.uuid4().hex[:12]
-            rows = claim(session, token, batch, now)
-            if not rows:
-                break
-            batches += 1
-            changes: dict[str, set[int]] = {}
-            for r in rows:
-                changes.setdefault(r.entity, set()).add(r.entity_id)
-            ids = [r.id for r in rows]
-            try:
-                product_ids = sorted(expand_to_products(session, changes))
-                docs, gone = load_documents(session, product_ids)
-                es.apply(docs, gone)
-            except Exception as exc:  # noqa: BLE001 - release the claim, keep the rows
-                error = f"{type(exc).__name__}: {exc}"[:300]
-                session.rollback()
-                session.execute(update(SearchOutbox).where(SearchOutbox.id.in_(ids),
-                                                           SearchOutbox.claimed_by == token)
-                                .values(claimed_by=None, claimed_at=None, last_error=error))
+        return {"applied": 0, "discarded": n, "batches": 0, "left": 0, "error": None}
+    holder = (worker or "w") + "-" + uuid.uuid4().hex[:12]
+    if not acquire_lease(holder, now):
+        return {"applied": 0, "batches": 0, "left": backlog(), "busy": True, "error": None}
+    try:
+        with Session(db.engine) as session:
+            while max_batches is None or batches < max_batches:
+                if batches and not acquire_lease(holder, now):
+                    error = "lease lost (a batch outlasted SYNC_LEASE_SECONDS)"
+                    break
+                token = holder + f"-{batches}"
+                rows = claim(session, token, batch, now)
+                if not rows:
+                    break
+                batches += 1
+                changes: dict[str, set[int]] = {}
+                for r in rows:
+                    changes.setdefault(r.entity, set()).add(r.entity_id)
+                ids = [r.id for r in rows]
+                keep: list[int] = []
+                try:
+                    product_ids = sorted(expand_to_products(session, changes))
+                    docs, gone = load_documents(session, product_ids)
+                    es.apply(docs, gone)
+                except BulkItemsFailed as exc:
+                    # the cluster answered and refused some documents: keep only the rows that
+                    # stand for them (a supplier or agreement row may stand for several)
+                    keep = [r.id for r in rows if any(pid in exc.failed for pid in
+                                                      expand_to_products(session, {r.entity: {r.entity_id}}))]
+                    error = str(exc)[:300]
+                    refused += len(keep)
+                    held += keep  # stay claimed until this drain ends: tried once per drain
+                    session.rollback()
+                    session.execute(update(SearchOutbox).where(SearchOutbox.id.in_(keep))
+                                    .values(last_error=error))
+                    log.error("search outbox: Elasticsearch refused %d documents, %d rows kept: %s",
+                              len(exc.failed), len(keep), error)
+                except Exception as exc:  # noqa: BLE001 - cluster unreachable: release the claim, keep the rows
+                    error = f"{type(exc).__name__}: {exc}"[:300]
+                    session.rollback()
+                    _release_rows(session, ids, token, error)
+                    session.commit()
+                    log.warning("search outbox: Elasticsearch update failed, %d rows kept: %s", len(ids), error)
+                    break
+                done = [i for i in ids if i not in set(keep)]
+                session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done),
+                                                           SearchOutbox.claimed_by == token))
                 session.commit()
-                log.warning("search outbox: Elasticsearch update failed, %d rows kept: %s", len(ids), error)
-                break
-            session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(ids),
-                                                       SearchOutbox.claimed_by == token))
-            session.commit()
-            applied += len(ids)
-        left = session.scalar(select(func.count()).select_from(SearchOutbox))
-    return {"applied": applied, "batches": batches, "left": left, "error": error}
+                applied += len(done)
+            if held:
+                session.execute(update(SearchOutbox).where(SearchOutbox.id.in_(held),
+                                                           SearchOutbox.claimed_by.startswith(holder))
+                                .values(claimed_by=None, claimed_at=None))
+                session.commit()
+            left = session.scalar(select(func.count()).select_from(SearchOutbox))
+            set_aside = session.scalar(select(func.count()).select_from(SearchOutbox)
+                                       .where(SearchOutbox.attempts >= MAX_ATTEMPTS))
+    finally:
+        release_lease(holder)
+    return {"applied": applied, "batches": batches, "left": left, "refused": refused, "set_aside": set_aside,
+            "error": error}
 
 
 def backlog() -> int:
     try:
         return db.session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        return -1
+
+
+def set_aside() -> int:
+    """Outbox rows Elasticsearch refused MAX_ATTEMPTS times: no longer retried by the drain."""
+    try:
+        return db.session.scalar(select(func.count()).select_from(SearchOutbox)
+                                 .where(SearchOutbox.attempts >= MAX_ATTEMPTS)) or 0
     except Exception:  # noqa: BLE001
         db.session.rollback()
         return -1
@@ -818,6 +913,62 @@ def _index_and_swap(conn: Connection) -> bool:
     return True
 
 
+# PostgreSQL: while a rebuild reads the products, writers keep changing the live search_doc; a
+# trigger notes which products they touched, and the rebuild renders those again at the end
+# (under the swap's lock), so nothing changed meanwhile is lost. The rebuild's own writes are not
+# noted (govmall.rebuilding is set in its transaction). The trigger is enabled and disabled, not
+# created and dropped: DROP TRIGGER would wait for every reader and queue all searches behind it,
+# while CREATE and ENABLE/DISABLE only wait for writers (SHARE ROW EXCLUSIVE).
+REBUILD_LOG = "search_rebuild_log"
+REBUILD_TRIGGER = "search_doc_rebuild_note"
+_LOG_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION search_rebuild_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF coalesce(current_setting('govmall.rebuilding', true), '') <> 'on' THEN "
+    f"INSERT INTO {REBUILD_LOG} VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.product_id ELSE NEW.product_id END); "
+    "END IF; RETURN NULL; END $$")
+
+
+def _trigger_state(conn: Connection) -> Optional[str]:
+    """'O' enabled, 'D' disabled, None missing (a bulk rebuild's new table starts without it)."""
+    return conn.exec_driver_sql(
+        "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'search_doc'::regclass AND tgname = %s",
+        (REBUILD_TRIGGER,)).scalar()
+
+
+def _start_change_log(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL lock_timeout = '30s'")
+        conn.exec_driver_sql(f"CREATE UNLOGGED TABLE IF NOT EXISTS {REBUILD_LOG} (product_id integer NOT NULL)")
+        conn.exec_driver_sql(f"DELETE FROM {REBUILD_LOG}")
+        conn.exec_driver_sql(_LOG_FUNCTION)
+        state = _trigger_state(conn)
+        if state is None:
+            conn.exec_driver_sql(f"CREATE TRIGGER {REBUILD_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON search_doc "
+                                 "FOR EACH ROW EXECUTE FUNCTION search_rebuild_note()")
+        elif state == "D":
+            conn.exec_driver_sql(f"ALTER TABLE search_doc ENABLE TRIGGER {REBUILD_TRIGGER}")
+
+
+def _stop_change_log(engine: Engine) -> None:
+    """After the rebuild's commit (after a swap the new table has no trigger at all)."""
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '30s'")
+            if _trigger_state(conn) not in (None, "D"):
+                conn.exec_driver_sql(f"ALTER TABLE search_doc DISABLE TRIGGER {REBUILD_TRIGGER}")
+            conn.exec_driver_sql(f"DELETE FROM {REBUILD_LOG}")
+    except DBAPIError:  # the next rebuild starts by clearing the log anyway
+        log.warning("could not switch the rebuild change log off", exc_info=True)
+
+
+def _catch_up(conn: Connection) -> int:
+    """Render again the products writers touched during the rebuild; their number."""
+    changed = [r[0] for r in conn.exec_driver_sql(f"SELECT DISTINCT product_id FROM {REBUILD_LOG}")]
+    for start in range(0, len(changed), 2000):
+        reindex_products(conn, changed[start:start + 2000])
+    return len(changed)
+
+
 def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                   on_batch: Optional[Callable[[int, int], None]] = None, batch_size: int = 2000,
                   include_es: bool = True, workers: Optional[int] = None) -> dict:
@@ -840,15 +991,31 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
     ensure_schema(engine)
     es = None
     es_job = None
+    lease = None
     if include_es:
         from . import get_es_engine
 
         es = get_es_engine()
+    if es is not None:
+        # hold the writer's lease for the whole rebuild: drains wait, and what changes meanwhile
+        # stays in the outbox until the new index is in place
+        # (on SQLite the rebuild's own write transaction blocks every other writer, the lease row
+        # included, so there it is taken once for long enough instead of renewed per batch)
+        lease = "reindex-" + uuid.uuid4().hex[:12]
+        lease_seconds = SYNC_LEASE_SECONDS if engine.dialect.name == "postgresql" else 3600
+        deadline = time.monotonic() + SYNC_LEASE_SECONDS + 5
+        while not acquire_lease(lease, seconds=lease_seconds):
+            if time.monotonic() > deadline:
+                say("Elasticsearch 正由其他进程写入，本次只重建内置索引")
+                es, lease = None, None
+                break
+            time.sleep(0.5)
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+        _start_change_log(engine)
     with Session(engine) as session:
-        ids = list(session.scalars(select(Product.id).where(sellable_condition())
-                                   .order_by(Product.sales_count.desc(), Product.is_sme.desc(), Product.id)))
+        total = session.scalar(select(func.count()).select_from(Product).where(sellable_condition()))
         outbox_mark = session.scalar(select(func.max(SearchOutbox.id))) or 0
-    total = len(ids)
     say(f"重建搜索索引：{total} 件在售商品")
     if es is not None:
         try:
@@ -857,50 +1024,70 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
             say(f"Elasticsearch 不可用，只重建内置索引：{exc}")
             es_job = None
     done = 0
-    postgres = engine.dialect.name == "postgresql"
     bulk = postgres and total >= bulk_rebuild_min()
-    with engine.begin() as conn:
-        table = "search_doc"
-        if bulk:
-            # a new table without indexes, filled by COPY, indexed once and swapped in at the end
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PG_BUILD_TABLE}")
-            conn.exec_driver_sql(f"CREATE TABLE {PG_BUILD_TABLE} (LIKE search_doc INCLUDING DEFAULTS "
-                                 f"INCLUDING CONSTRAINTS)")
-            table = PG_BUILD_TABLE
-        elif postgres:
-            # GIN: collect new entries in a large pending list, merged once (much faster than per row)
-            conn.exec_driver_sql("SET LOCAL gin_pending_list_limit = '512MB'")
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            conn.exec_driver_sql("DELETE FROM search_doc")
-        else:
-            # dropping the FTS table is far faster than deleting its rows one by one
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS search_doc_fts_delete")
-            conn.exec_driver_sql("DROP TABLE IF EXISTS search_fts")
-            conn.exec_driver_sql("DELETE FROM search_doc")
-            conn.exec_driver_sql(SQLITE_DDL[0])
-        chunks = [ids[start:start + batch_size] for start in range(0, total, batch_size)]
-        for chunk, rows, docs in _documents_of_chunks(conn, chunks, with_raw=es_job is not None, workers=workers):
-            write_rendered(conn, rows, table=table)
-            if es_job is not None:
-                try:
-                    es_job.add(docs)
-                except Exception as exc:  # noqa: BLE001
-                    say(f"Elasticsearch 写入失败，放弃本次 ES 重建：{exc}")
-                    es_job = None
-            done += len(chunk)
-            if on_batch:
-                on_batch(done, total)
-        if bulk:
-            t_index = time.perf_counter()
-            swapped = _index_and_swap(conn)
-            say(f"建立索引并切换用时 {time.perf_counter() - t_index:.1f} 秒" if swapped else
-                "搜索表正被长事务占用，未能切换：已改为逐行写入现有表")
-        if not postgres:
-            conn.exec_driver_sql(SQLITE_DDL[1])
-            conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
-            conn.exec_driver_sql("ANALYZE search_doc")
+    try:
+        with engine.begin() as conn:
+            table = "search_doc"
+            if postgres:
+                conn.exec_driver_sql("SET LOCAL govmall.rebuilding = 'on'")
+            if bulk:
+                # a new table without indexes, filled by COPY, indexed once and swapped in at the end
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PG_BUILD_TABLE}")
+                conn.exec_driver_sql(f"CREATE TABLE {PG_BUILD_TABLE} (LIKE search_doc INCLUDING DEFAULTS "
+                                     f"INCLUDING CONSTRAINTS)")
+                table = PG_BUILD_TABLE
+            elif postgres:
+                # GIN: collect new entries in a large pending list, merged once (much faster than per row)
+                conn.exec_driver_sql("SET LOCAL gin_pending_list_limit = '512MB'")
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                conn.exec_driver_sql("DELETE FROM search_doc")
+            else:
+                # dropping the FTS table is far faster than deleting its rows one by one
+                conn.exec_driver_sql("DROP TRIGGER IF EXISTS search_doc_fts_delete")
+                conn.exec_driver_sql("DROP TABLE IF EXISTS search_fts")
+                conn.exec_driver_sql("DELETE FROM search_doc")
+                conn.exec_driver_sql(SQLITE_DDL[0])
+            # read inside the transaction: on SQLite it holds the write lock now, on PostgreSQL the
+            # change log is on (a product listed from here on is in this list or in the log)
+            ids = list(conn.scalars(select(Product.id).where(sellable_condition())
+                                    .order_by(Product.sales_count.desc(), Product.is_sme.desc(), Product.id)))
+            total = len(ids)
+            chunks = [ids[start:start + batch_size] for start in range(0, total, batch_size)]
+            for chunk, rows, docs in _documents_of_chunks(conn, chunks, with_raw=es_job is not None, workers=workers):
+                write_rendered(conn, rows, table=table)
+                if es_job is not None:
+                    try:
+                        if postgres and not acquire_lease(lease):
+                            raise RuntimeError("lost the Elasticsearch writer's lease")
+                        es_job.add(docs)
+                    except Exception as exc:  # noqa: BLE001
+                        say(f"Elasticsearch 写入失败，放弃本次 ES 重建：{exc}")
+                        es_job = None
+                done += len(chunk)
+                if on_batch:
+                    on_batch(done, total)
+            if bulk:
+                t_index = time.perf_counter()
+                swapped = _index_and_swap(conn)
+                say(f"建立索引并切换用时 {time.perf_counter() - t_index:.1f} 秒" if swapped else
+                    "搜索表正被长事务占用，未能切换：已改为逐行写入现有表")
+            if postgres:
+                caught = _catch_up(conn)
+                if caught:
+                    say(f"重建期间有 {caught} 件商品发生变化，已按最新状态补写")
+            if not postgres:
+                conn.exec_driver_sql(SQLITE_DDL[1])
+                conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
+                conn.exec_driver_sql("ANALYZE search_doc")
+    except BaseException:
+        if postgres:
+            _stop_change_log(engine)
+        if lease is not None:
+            release_lease(lease)
+        raise
     if postgres:
+        _stop_change_log(engine)
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
@@ -922,6 +1109,11 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
         except Exception as exc:  # noqa: BLE001
             say(f"Elasticsearch 切换失败：{exc}")
             es_info = {"error": str(exc)[:300]}
+    if lease is not None:
+        release_lease(lease)
+        if es_info and "error" not in es_info:
+            # what changed during the rebuild waited in the outbox: apply it to the new index
+            _after_commit_drain()
     from . import clear_caches
 
     clear_caches()

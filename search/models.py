@@ -13,7 +13,7 @@ best-selling matches (PERF_NOTES: "rowids assigned in a quality order").
 
 ``search_outbox`` is the durable queue of changes for Elasticsearch: a row per changed entity,
 written by session events in the same transaction as the change, drained by the Celery task
-``search.drain_outbox``.
+``search.drain_outbox``, one drain at a time (``search_lease``).
 """
 from __future__ import annotations
 
@@ -81,6 +81,20 @@ class SearchOutbox(db.Model):
     claimed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[Optional[str]] = mapped_column(String(300))
+
+
+class SearchLease(db.Model):
+    """Who may write to Elasticsearch now: one drain, or a full reindex, at a time.
+
+    Two drains at once could each read a product and the slower one write the older version
+    last; a drain during a reindex writes to the index about to be replaced. The holder renews the
+    lease between batches; a lease not renewed in time (its holder died) can be taken over."""
+
+    __tablename__ = "search_lease"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[Optional[str]] = mapped_column(String(64))
+    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
 
 
 # SQLite DDL that SQLAlchemy cannot express (also given to the Alembic migration, SQLite branch)

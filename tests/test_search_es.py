@@ -27,6 +27,8 @@ class FakeCluster:
         self.requests: list[tuple[str, str, object]] = []
         self.down = False
         self.search_response = None
+        self.refuse_ids: set[str] = set()   # documents the cluster rejects (a mapping error, say)
+        self.reject_searches = 0            # how many next searches get a 400
 
     # -- helpers
     def resolve(self, name):
@@ -77,7 +79,11 @@ class FakeCluster:
                     target_index = [meta["_index"]]
                     self.indices.setdefault(meta["_index"], {"body": None, "docs": {}})
                 docs = self.indices[target_index[0]]["docs"]
-                if op == "index":
+                if op == "index" and meta["_id"] in self.refuse_ids:
+                    next(it)
+                    items.append({"index": {"_id": meta["_id"], "status": 400, "error": {
+                        "type": "document_parsing_exception", "reason": "failed to parse field [price]"}}})
+                elif op == "index":
                     docs[meta["_id"]] = next(it)
                     items.append({"index": {"_id": meta["_id"], "status": 200, "result": "updated"}})
                 elif op == "delete":
@@ -86,6 +92,10 @@ class FakeCluster:
                                              "result": "deleted" if found else "not_found"}})
             return 200, {"took": 1, "errors": any(i[next(iter(i))]["status"] >= 300 for i in items), "items": items}
         if parts and parts[-1] == "_search":
+            if self.reject_searches:
+                self.reject_searches -= 1
+                return 400, {"error": {"type": "search_phase_execution_exception", "reason": "too many clauses"},
+                             "status": 400}
             if self.search_response is not None:
                 return 200, self.search_response
             docs = self.docs(parts[0])
@@ -374,3 +384,96 @@ def test_reindex_with_elasticsearch_down_still_rebuilds_the_embedded_index(app, 
         result = rebuild_index(progress=messages.append)
     assert result["products"] == 2 and result["es"] is None
     assert any("Elasticsearch" in m for m in messages)
+
+
+# ---------------------------------------------------------------------------------- one writer, refused documents
+
+def test_one_refused_document_does_not_hold_up_the_rest_and_is_set_aside(client, cluster, catalog):
+    from search.indexing import MAX_ATTEMPTS, drain
+    from search.models import SearchOutbox
+
+    printer, laptop = catalog["printer"], catalog["laptop"]
+    cluster.refuse_ids = {str(printer.id)}
+    printer.title = "惠普 M404dn 打印机 被拒"
+    laptop.title = "联想ThinkPad E14 笔记本电脑 第三代"
+    db.session.commit()                               # the eager drain: laptop in, printer refused
+    docs = cluster.docs("govmall-test")
+    assert docs[str(laptop.id)]["title"].endswith("第三代")
+    assert not docs[str(printer.id)]["title"].endswith("被拒")
+    row = db.session.scalars(select(SearchOutbox)).one()
+    assert (row.entity, row.entity_id, row.attempts) == ("product", printer.id, 1)
+    assert "document_parsing_exception" in row.last_error and row.claimed_by is None
+    for _ in range(MAX_ATTEMPTS):
+        result = drain(batch=1)
+    assert result == {**result, "applied": 0, "left": 1, "set_aside": 1}
+    health = client.get("/api/v1/health").get_json()["search"]
+    assert health["backlog"] == 1 and health["set_aside"] == 1
+    laptop.title = "联想ThinkPad E14 笔记本电脑 第四代"  # a later change behind the refused row
+    db.session.commit()
+    assert cluster.docs("govmall-test")[str(laptop.id)]["title"].endswith("第四代")
+    assert outbox_count() == 1                           # only the set-aside row remains
+    cluster.refuse_ids = set()                           # the mapping is mended: a reindex covers it
+    from search.indexing import rebuild_index
+
+    rebuild_index()
+    assert outbox_count() == 0 and cluster.docs("govmall-test")[str(printer.id)]["title"].endswith("被拒")
+
+
+def test_one_drain_at_a_time_and_none_during_a_reindex(client, cluster, catalog):
+    from search.indexing import acquire_lease, drain, release_lease
+
+    laptop = catalog["laptop"]
+    assert acquire_lease("reindex-elsewhere")            # another process holds the writer's lease
+    laptop.title = "联想ThinkPad E14 笔记本电脑 租约"
+    db.session.commit()                                  # the change waits in the outbox
+    assert outbox_count() == 1
+    assert drain() == {**drain(), "busy": True, "applied": 0, "left": 1}
+    assert not cluster.docs("govmall-test")[str(laptop.id)]["title"].endswith("租约")
+    assert not acquire_lease("another-drain")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    assert acquire_lease("another-drain", now=later)    # a holder that stopped renewing is replaced
+    release_lease("another-drain")
+    release_lease("reindex-elsewhere")                   # (no longer its lease: a no-op)
+    assert drain()["applied"] == 1
+    assert cluster.docs("govmall-test")[str(laptop.id)]["title"].endswith("租约")
+
+
+def test_a_change_made_during_a_reindex_reaches_the_new_index(app, cluster, catalog, monkeypatch):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite the rebuild's write transaction keeps every other writer out")
+    monkeypatch.setitem(app.config, "SEARCH_BULK_REBUILD_MIN", 1)  # writers are not held up
+    db.session.commit()
+    from sqlalchemy.orm import Session
+
+    from catalog.models import Product
+    from search.indexing import drain, rebuild_index
+
+    laptop_id = catalog["laptop"].id
+    seen = []
+
+    def meanwhile(done, total):
+        if seen:
+            return
+        with Session(db.engine) as other:                # a supplier edits while the rebuild runs
+            other.get(Product, laptop_id).title = "联想ThinkPad E14 笔记本电脑 重建期间"
+            other.commit()
+        seen.append(drain())                              # the drain after that commit must wait
+
+    with app.app_context():
+        rebuild_index(on_batch=meanwhile, batch_size=1)
+    assert seen[0]["busy"] is True
+    assert outbox_count() == 0                            # applied once the new index was in place
+    assert cluster.docs("govmall-test")[str(laptop_id)]["title"].endswith("重建期间")
+
+
+def test_a_refused_query_is_answered_by_the_embedded_engine_without_switching_elasticsearch_off(client, cluster,
+                                                                                                 catalog):
+    from search import get_es_engine
+
+    cluster.reject_searches = 1
+    data = client.get("/api/v1/search", query_string={"q": "打印机"}).get_json()
+    assert [i["id"] for i in data["items"]] == [catalog["printer"].id]
+    assert data["engine"] in ("sqlite-fts5", "postgres-fts") and "未能处理本次查询" in data["fallback"]
+    assert not get_es_engine().down
+    data = client.get("/api/v1/search", query_string={"q": "打印机"}).get_json()
+    assert data["engine"] == "elasticsearch" and data.get("fallback") is None
