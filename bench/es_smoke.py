@@ -2,16 +2,17 @@
 
     .venv/bin/python -m bench.es_smoke http://127.0.0.1:9200 [--products 20000] [--index govmall-smoke] [--keep]
 
-1. builds a demo catalog in a temporary SQLite database (``mall.demo.seed`` when it exists, else
-   ``bench/search_catalog.py``), or uses ``--database URL`` as it is;
+1. builds a demo catalog in a temporary SQLite database (``bench/search_catalog.py``), or uses
+   ``--database URL`` as it is (step 4 then edits one product's title and puts it back);
 2. ``search.indexing.rebuild_index()`` with ``SEARCH_ENGINE=elasticsearch``: a new index with the
    explicit mappings and the best Chinese analyzer the cluster has (IK, smartcn, else cjk), bulk
    loaded in batches, then the alias ``--index`` switched to it; prints products/s;
 3. runs every query of ``bench/queries.txt`` through the ES engine (filters, facets, SME boost,
    highlight) and prints p50/p95/p99 and checks a few answers (打印机 → printers first;
-   联想 笔记本 → Lenovo laptops; every hit sellable in the database);
-4. changes a product, drains the outbox and checks the change is searchable; stops the
-   engine's client to prove the fallback to the embedded engine;
+   联想 笔记本 → Lenovo laptops; every hit the cluster returns is sellable in the database);
+4. changes a product, drains the outbox and checks the change is searchable, then restores it;
+   searches through an engine whose cluster address is dead to check the fallback to the
+   embedded engine;
 5. deletes the index unless ``--keep``.
 """
 from __future__ import annotations
@@ -77,8 +78,13 @@ def main(argv=None):
         from bench.search_bench import load_queries
         from bench.stats import percentile
 
+        from sqlalchemy import select
+
+        from catalog.models import Product
+        from catalog.queries import sellable_condition, sellable_products
+
         queries = load_queries(args.queries)
-        times, zero = [], 0
+        times, zero, hit_ids = [], 0, set()
         for q_args in queries:
             q, notices = service.parse(q_args, per_page=20)
             if q.text and not q.tokens:
@@ -87,6 +93,7 @@ def main(argv=None):
             res = es.search(q)
             times.append((time.perf_counter() - t) * 1000)
             zero += res.total == 0
+            hit_ids.update(h.product_id for h in res.hits)
         print(f"ES engine over {len(times)} queries: p50={percentile(times, 50):.1f} ms p95={percentile(times, 95):.1f} ms "
               f"p99={percentile(times, 99):.1f} ms; zero results: {zero}", flush=True)
 
@@ -98,17 +105,34 @@ def main(argv=None):
         check(page.items and all(p.brand == "联想" for p in page.items), "联想 笔记本 → Lenovo: "
               + ", ".join(p.title[:20] for p in page.items))
         check(page.total >= len(page.items) and page.facets["zone"], "facets returned")
-
-        from catalog.models import Product
-        from catalog.queries import sellable_products
+        sellable = set(db.session.scalars(select(Product.id).where(sellable_condition(), Product.id.in_(hit_ids))))
+        check(hit_ids <= sellable, f"all {len(hit_ids):,} products the cluster returned are sellable"
+              + (f" (not: {sorted(hit_ids - sellable)[:10]})" if hit_ids - sellable else ""))
 
         product = db.session.scalars(sellable_products().limit(1)).first()
-        product.title = product.title + " 冒烟测试标记"
+        title = product.title
+        product.title = title + " 冒烟测试标记"
         db.session.commit()  # eager mode drains the outbox after commit
         drain()
         es.client.indices.refresh(index=args.index)
         found = service.search(*service.parse({"q": "冒烟测试标记"}))
         check([p.id for p in found.items] == [product.id], "a product change reaches Elasticsearch through the outbox")
+        product.title = title
+        db.session.commit()
+        drain()
+        es.client.indices.refresh(index=args.index)
+        found = service.search(*service.parse({"q": "冒烟测试标记"}))
+        check(found.total == 0, "the title is restored in the database and the index")
+
+        from search import embedded_engine
+        from search.es import EsEngine, FallbackEngine
+
+        dead = FallbackEngine(EsEngine.from_config("http://127.0.0.1:9", args.index), embedded_engine())
+        q, _ = service.parse({"q": "打印机"}, per_page=5)
+        res = dead.search(q)
+        check(res.engine != "elasticsearch" and bool(res.fallback) and res.total > 0,
+              f"a dead cluster: answered by {res.engine or dead.fallback.name} ({res.total} results), "
+              f"notice “{res.fallback}”")
         print("  health:", engine_status(), flush=True)
         if not args.keep:
             for name in es.client.indices.get_alias(name=args.index):
