@@ -505,7 +505,34 @@ def related_categories(engine, q: SearchQuery, limit: int = 6) -> list[dict]:
                 seen.add(entry["category"])
                 out.append({"code": entry["category"], "name": pinmu.name_of(entry["category"]),
                             "count": entry["count"]})
+    if len(out) < limit:
+        out += _neighbour_categories(q, {c["code"] for c in out}, limit - len(out))
     return out[:limit]
+
+
+def _neighbour_categories(q: SearchQuery, seen: set[str], limit: int) -> list[dict]:
+    """A word names a 品目 nobody sells now (扫描仪, 碎纸机…): the 品目 on sale nearest to it in
+    the classification, i.e. under its parent, else its grandparent (never a whole top class)."""
+    from catalog import pinmu
+
+    words = [w for w in q.flat_terms if len(w) >= 2 and stext.is_cjk(w[:1])]
+    if not words:
+        return []
+    on_sale = {e["category"]: e["count"] for e in vocabulary() if e["kind"] == "category" and e.get("category")}
+    named = [code for code, node in pinmu.tree().items() if any(w in node.name for w in words)][:20]
+    out: list[dict] = []
+    for code in named:
+        for ancestor in reversed(pinmu.path_of(code)[2:-1]):  # parent first; not the two top levels
+            near = sorted((c for c in pinmu.descendants(ancestor) if c in on_sale and c not in seen),
+                          key=lambda c: -on_sale[c])
+            if near:
+                for c in near[:limit - len(out)]:
+                    seen.add(c)
+                    out.append({"code": c, "name": pinmu.name_of(c), "count": on_sale[c]})
+                break
+        if len(out) >= limit:
+            break
+    return out
 
 
 # ====================================================================== suggestions

@@ -264,10 +264,18 @@ def test_zero_results_get_a_corrected_query_or_related_categories(client, shop):
 
 
 def test_related_categories_when_nothing_matches_all_words(client, shop):
-    data = api(client, q="激光打印机 游艇")
-    assert data["total"] == 0 or data["corrected"]
-    if not data["corrected"]:
-        assert any(c["code"].startswith("A020210") for c in data["related_categories"])
+    data = api(client, q="激光打印机 游艇")   # one word finds printers: the query is corrected to it
+    assert data["corrected"]["to"] == "激光打印机" and data["total"] == 3
+    # a 品目 nobody sells now: the 品目 on sale next to it in the classification (扫描仪 A02021118 and
+    # the printers are both 办公设备 A02020000), most products first
+    data = api(client, q="扫描仪")
+    assert data["total"] == 0 and not data.get("corrected")
+    related = [c["code"] for c in data["related_categories"]]
+    assert related[:2] == ["A02021003", "A02021004"], data["related_categories"]
+    assert data["related_categories"][0]["count"] == 2
+    page = client.get("/search?q=扫描仪").get_data(as_text=True)
+    assert 'id="zero-results"' in page and "A4黑白打印机" in page
+    assert api(client, q="游艇")["related_categories"] == []   # nothing near: nothing made up
 
 
 def test_suggestions_while_typing(client, shop):
