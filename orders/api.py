@@ -15,6 +15,7 @@ from mall.extensions import db
 
 from . import cart, services
 from .models import ORDER_STATUSES, Order
+from .payments import CARD_TOKEN
 from .rules import MAX_LINES, MAX_QUANTITY
 
 blp = api_blueprint("orders", __name__, description="Orders, checkout and budget lines")
@@ -36,6 +37,10 @@ class OrderInSchema(ma.Schema):
     lines = ma.fields.List(ma.fields.Nested(OrderLineInSchema), required=True,
                            validate=ma.validate.Length(min=1, max=MAX_LINES))
     payment_method = ma.fields.String(load_default="treasury", validate=ma.validate.OneOf(["treasury", "card"]))
+    card_payment_method = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
+        CARD_TOKEN, error="公务卡支付令牌须以 pm_ 开头（发卡行提供）"), metadata={
+        "description": "payment_method card: the official card's token from the issuing bank (Stripe pm_…); "
+                       "without it the deployment's STRIPE_DEFAULT_PAYMENT_METHOD, if set"})
     note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
     delivery_address = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=300))
 
@@ -201,7 +206,7 @@ class Orders(MethodView):
             services.place_order(
                 user, budget_line_id=data["budget_line_id"], lines=data["lines"],
                 payment_method=data.get("payment_method") or "treasury", note=data.get("note"),
-                delivery_address=data.get("delivery_address"),
+                delivery_address=data.get("delivery_address"), card_payment_method=data.get("card_payment_method"),
                 before_flush=lambda order, ev: answer.update(order_body(order, user, ev)))
             return 201, answer
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal, InvalidOperation
 
-from flask import current_app, has_request_context, request
+from flask import current_app, has_request_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ from .models import Order, Payment, PaymentRefund, StripeEvent
 log = logging.getLogger(__name__)
 
 CARD = "card"
+CARD_TOKEN = r"^pm_[A-Za-z0-9_]{1,200}$"  # a card token (Stripe PaymentMethod id) from the issuing bank
 TREASURY = "treasury"
 CLOSED_STATUSES = ("rejected", "cancelled")
 PLACEHOLDER_KEY = "sk_test_govmall"  # the embedded default's key: no gateway configured
@@ -133,17 +134,6 @@ def _void_after_rollback(session, transaction):
 
 # --------------------------------------------------------------------------- card: authorise
 
-def _requested_payment_method() -> str | None:
-    """The card token the checkout sent (form field or JSON ``card_payment_method``)."""
-    if not has_request_context():
-        return None
-    value = request.form.get("card_payment_method") if request.form else None
-    if not value and request.is_json:
-        body = request.get_json(silent=True)
-        value = body.get("card_payment_method") if isinstance(body, dict) else None
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def authorize_card(order: Order, payment_method_id: str | None = None) -> Payment:
     """Hold the order total on the official card; refuse the order if the card is declined."""
     existing = payment_of(order)
@@ -153,9 +143,11 @@ def authorize_card(order: Order, payment_method_id: str | None = None) -> Paymen
         raise _problem("card_gateway_not_configured",
                        "未配置公务卡支付网关（GOVMALL_STRIPE_API_KEY / GOVMALL_STRIPE_API_BASE），请选择国库集中支付",
                        status=503)
-    pm = payment_method_id or _requested_payment_method() or current_app.config.get("STRIPE_DEFAULT_PAYMENT_METHOD")
+    # the buyer's card token, else the card the deployment registered for all its units (if any)
+    pm = payment_method_id or current_app.config.get("STRIPE_DEFAULT_PAYMENT_METHOD")
     if not pm:
-        raise ServiceError(Problem("card_payment_method_missing", "公务卡支付须提供卡片支付凭证（card_payment_method）",
+        raise ServiceError(Problem("card_payment_method_missing",
+                                   "公务卡支付须填写公务卡支付令牌（发卡行提供，以 pm_ 开头），订单未提交",
                                    field="card_payment_method"))
     try:
         fen = gateway.to_fen(order.total)

@@ -538,20 +538,21 @@ def _take_stock(session, product: Product, quantity: int, number: str) -> tuple:
 
 def place_order(user, *, budget_line_id, lines, payment_method: str = "treasury", note: str | None = None,
                 delivery_address: str | None = None, competition_id: int | None = None,
-                now: dt.datetime | None = None,
+                card_payment_method: str | None = None, now: dt.datetime | None = None,
                 before_flush: Callable[[Order, Evaluation], Any] | None = None) -> tuple[Order, Evaluation]:
     """Place one order (status ``submitted``) in the current transaction; the caller commits.
 
     Refuses with ``ServiceError`` (422) listing every problem when a rule says no. ``before_flush``
-    is called with the complete order (ids assigned) just before it is written."""
+    is called with the complete order (ids assigned) just before it is written.
+    ``card_payment_method``: the official card's token (Stripe ``pm_…``) a card order is held on."""
     with acting_as(user):
         return _place_order(user, budget_line_id=budget_line_id, lines=lines, payment_method=payment_method,
                             note=note, delivery_address=delivery_address, competition_id=competition_id, now=now,
-                            before_flush=before_flush)
+                            before_flush=before_flush, card_payment_method=card_payment_method)
 
 
 def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_address, competition_id,
-                 now, before_flush) -> tuple[Order, Evaluation]:
+                 now, before_flush, card_payment_method=None) -> tuple[Order, Evaluation]:
     reqs, budget_line_id, payment_method = _check_inputs(user, budget_line_id, lines, payment_method)
     note = (note or "").strip()[:MAX_NOTE] or None
     delivery_address = (delivery_address or "").strip()[:300] or None
@@ -631,7 +632,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
         # e.g. the API's answer: built before the flush, outside the audit chain's lock
         before_flush(order, evaluation)
     _flush_audited(session, audit_entries)
-    order_placed.send(order, new=True)
+    order_placed.send(order, new=True, payment_method_id=card_payment_method)
     return order, evaluation
 
 

@@ -1,6 +1,7 @@
 """Buying pages: cart, checkout, orders, order detail with its lifecycle actions, budget lines."""
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import urlparse
 
@@ -17,6 +18,7 @@ from mall.timeutil import today
 from . import cart as cart_module, lifecycle, services
 from .forms import AddToCartForm, CartItemForm, CheckoutForm, TransitionForm
 from .models import ORDER_STATUSES, PAYMENT_METHODS, BudgetLine, IdempotencyRecord, Order, RiskFlag
+from .payments import CARD_TOKEN
 
 bp = Blueprint("orders", __name__)
 
@@ -89,7 +91,8 @@ def cart():
     budget_lines = cart_module.budget_lines_for(current_user, today().year)
     return render_template("orders/cart.html", groups=groups, budget_lines=budget_lines,
                            token=uuid.uuid4().hex, item_form=CartItemForm(), checkout_form=CheckoutForm(),
-                           competition_url=competition_url(), grand_total=sum((g.total for g in groups), 0))
+                           competition_url=competition_url(), grand_total=sum((g.total for g in groups), 0),
+                           card_default=bool(current_app.config.get("STRIPE_DEFAULT_PAYMENT_METHOD")))
 
 
 @bp.route("/cart/add", methods=["POST"])
@@ -182,15 +185,20 @@ def checkout():
     for g in groups:
         note = (request.form.get(f"note_{g.key}") or "").strip()[:500] or None
         address = (request.form.get(f"address_{g.key}") or "").strip()[:300] or None
+        card = (request.form.get(f"card_{g.key}") or "").strip() or None if g.payment_method == "card" else None
+        if card is not None and not re.fullmatch(CARD_TOKEN, card):
+            refused += 1
+            flash(f"{g.supplier_name}的订单未提交：公务卡支付令牌须以 pm_ 开头（发卡行提供），请核对后重新提交", "danger")
+            continue
         reqs = g.line_requests()
         fp = services.fingerprint({"group": g.key, "budget": g.budget_line_id, "payment": g.payment_method,
                                    "lines": [(r.product_id, r.quantity, str(r.expected_price)) for r in reqs],
-                                   "note": note, "address": address})
+                                   "note": note, "address": address, "card": card})
 
-        def produce(g=g, reqs=reqs, note=note, address=address):
+        def produce(g=g, reqs=reqs, note=note, address=address, card=card):
             order, evaluation = services.place_order(user, budget_line_id=g.budget_line_id, lines=reqs,
                                                      payment_method=g.payment_method, note=note,
-                                                     delivery_address=address)
+                                                     delivery_address=address, card_payment_method=card)
             cart_module.clear_products(user, [r.product_id for r in reqs])
             return 201, {"order_id": order.id, "number": order.number, "total": str(order.total),
                          "supplier": g.supplier_name,

@@ -104,6 +104,48 @@ def test_card_authorised_at_submission_then_captured_on_acceptance(client, world
     assert budget.spent == Decimal("14399.97") and budget.reserved == Decimal("0.00")
 
 
+def test_the_buyer_names_the_card_in_the_api_and_in_the_cart(client, auth, world, localstripe):  # noqa: F811
+    """No deployment-wide card (STRIPE_DEFAULT_PAYMENT_METHOD unset): the buyer's own card token
+    is held, a missing or malformed token refuses the order and places nothing."""
+    from orders.models import Order
+
+    def order_body(**extra):
+        return {"budget_line_id": world.budget.id, "lines": [{"product_id": world.product.id, "quantity": 1}],
+                "payment_method": "card", **extra}
+
+    headers = bearer(world.buyer_token)
+    missing = client.post("/api/v1/orders", headers=headers, json=order_body())
+    assert missing.status_code == 422 and missing.get_json()["error"]["code"] == "card_payment_method_missing"
+    assert "pm_" in missing.get_json()["error"]["message"]
+    bad = client.post("/api/v1/orders", headers=headers, json=order_body(card_payment_method="6225 8801 2345 6789"))
+    assert bad.status_code == 422 and "card_payment_method" in bad.get_json()["error"]["details"]["json"]
+    assert count(Order) == 0
+    # a card the issuing bank tokenised for this buyer (here: registered with localstripe)
+    gateway = stripe.StripeClient("sk_test_bank", base_addresses={"api": localstripe})
+    own = gateway.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": "5555555555554444", "exp_month": 12, "exp_year": 2031, "cvc": "123"}}).id
+    ok = client.post("/api/v1/orders", headers=headers, json=order_body(card_payment_method=own))
+    assert ok.status_code == 201, ok.get_json()
+    payment = payment_of(ok.get_json()["id"])
+    assert (payment.status, payment.card_last4) == ("authorized", "4444")   # the buyer's card, not a default
+
+    # the cart: choosing 公务卡 shows the token field; the order is held on the card entered
+    auth.login(world.buyer.username)
+    client.post("/cart/add", data={"product_id": world.product.id, "quantity": 1})
+    page = client.get("/cart").get_data(as_text=True)
+    group = re.search(r'data-group="([^"]+)"', page).group(1)
+    page = client.get("/cart", query_string={f"payment_{group}": "card"}).get_data(as_text=True)
+    assert re.search(rf'name="card_{group}"[^>]*placeholder="发卡行提供，以 pm_ 开头" required>', page)
+    token = re.search(r'name="token" value="([0-9a-f]+)"', page).group(1)
+    form = {"token": token, "group": group, f"budget_{group}": world.budget.id, f"payment_{group}": "card"}
+    resp = client.post("/cart/checkout", data={**form, f"card_{group}": "4242424242424242"}, follow_redirects=True)
+    assert "公务卡支付令牌须以 pm_ 开头" in resp.get_data(as_text=True) and count(Order) == 1
+    resp = client.post("/cart/checkout", data={**form, f"card_{group}": "pm_card_visa"})
+    assert resp.status_code == 302 and "/orders/" in resp.headers["Location"]
+    order = db.session.scalars(select(Order).order_by(Order.id.desc())).first()
+    assert (order.payment_method, payment_of(order.id).card_last4) == ("card", "4242")
+
+
 @pytest.mark.parametrize("target,actor,note", [("rejected", "supplier", "型号停产，无法供货"),
                                                ("cancelled", "buyer", "需求取消")])
 def test_rejection_or_cancellation_releases_the_hold(world, card, target, actor, note):
