@@ -278,7 +278,9 @@ def parse_amount(raw, field: str = "amount") -> Decimal:
 def refund(order: Order, amount, reason: str, user=None) -> PaymentRefund:
     """Refund part or all of a captured card payment (supplier of the order or operators)."""
     require("payment.refund", order, user=user)
-    payment = payment_of(order)
+    # locked: two refunds at once would both pass the limit below and build the same gateway key
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id).with_for_update()
+                                .execution_options(populate_existing=True))
     if payment is None or payment.method != CARD:
         raise ServiceError(Problem("refund_not_card", "只有公务卡支付的订单可以原路退款；国库集中支付的退回按财政退库办理"))
     value = parse_amount(amount)
@@ -308,6 +310,7 @@ def _refund(order: Order, payment: Payment, value: Decimal, reason: str, actor) 
     row = PaymentRefund(payment_id=payment.id, amount=value, reason=reason[:500], status="pending",
                         actor_id=getattr(actor, "id", None))
     db.session.add(row)
+    _return_to_budget(order, value, f"订单{order.number}公务卡退款{_money(value)}，退回预算指标")  # undone if the gateway fails
     try:
         result = gateway.refund(payment.stripe_payment_intent_id, amount_fen=gateway.to_fen(value),
                                 idempotency_key=key, metadata={"order_number": order.number, "reason": reason[:400]})
@@ -322,6 +325,26 @@ def _refund(order: Order, payment: Payment, value: Decimal, reason: str, actor) 
                  after={"refund": value, "refunded_amount": payment.refunded_amount, "payment_status": payment.status},
                  note=reason)
     return row
+
+
+def _return_to_budget(order: Order, value: Decimal, note: str) -> None:
+    """Money refunded to the card goes back to the budget line it was spent from."""
+    from sqlalchemy import update
+
+    from .models import BudgetLine
+
+    t = BudgetLine.__table__
+    row = db.session.execute(update(t).where(t.c.id == order.budget_line_id, t.c.spent >= value)
+                             .values(spent=t.c.spent - value).returning(t.c.spent)).first()
+    if row is None:
+        raise ServiceError(Problem("budget_state_inconsistent",
+                                   f"【预算指标】预算指标已支付金额少于退款金额{_money(value)}，请联系交易中心核查",
+                                   rule="budget"), status=409)
+    budget = db.session.identity_map.get(db.session.identity_key(BudgetLine, order.budget_line_id))
+    if budget is not None:
+        db.session.expire(budget, ["spent"])
+    audit.record("budget_line.refund", "budget_line", order.budget_line_id,
+                 before={"spent": row.spent + value}, after={"spent": row.spent}, note=note)
 
 
 # --------------------------------------------------------------------------- treasury
@@ -456,6 +479,8 @@ def _apply_event(kind: str, obj: dict) -> str:
     if kind == "charge.refunded":
         refunded = gateway.from_fen(int(obj.get("amount_refunded") or 0))
         if refunded > (payment.refunded_amount or 0):
+            more = min(refunded, payment.amount) - (payment.refunded_amount or 0)
+            _return_to_budget(order, more, f"订单{order.number}公务卡退款{_money(more)}（支付网关通知），退回预算指标")
             payment.refunded_amount = min(refunded, payment.amount)
             payment.status = "refunded" if payment.refunded_amount >= payment.amount else "partially_refunded"
             return "refund_recorded"

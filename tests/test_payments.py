@@ -269,6 +269,9 @@ def test_refunds_partial_then_full_with_limits(client, world, card):
     assert payment.status == "partially_refunded" and payment.refunded_amount == Decimal("100.00")
     intent = card.v1.payment_intents.retrieve(payment.stripe_payment_intent_id, params={"expand": ["latest_charge"]})
     assert intent.latest_charge.amount_refunded == 10000
+    budget = fresh(type(world.budget), world.budget.id)
+    assert budget.spent == Decimal("14299.97")           # the refund went back to the budget line
+    assert budget.available == Decimal("500000.00") - Decimal("14299.97")
 
     resp = client.post(url, headers=bearer(world.supplier_token), json={"amount": "14300.00", "reason": "超额"})
     assert resp.status_code == 422
@@ -286,6 +289,29 @@ def test_refunds_partial_then_full_with_limits(client, world, card):
     assert payment.status == "refunded" and payment.refunded_amount == payment.amount
     assert [r.amount for r in payment.refunds] == [Decimal("100.00"), Decimal("14299.97")]
     assert all(r.stripe_refund_id.startswith("re_") for r in payment.refunds)
+    budget = fresh(type(world.budget), world.budget.id)
+    assert (budget.spent, budget.reserved, budget.available) == (Decimal("0.00"), Decimal("0.00"), Decimal("500000.00"))
+    from mall.audit import AuditRecord
+
+    returned = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "budget_line.refund")
+                                  .order_by(AuditRecord.id)).all()
+    assert [(r.before["spent"], r.after["spent"]) for r in returned] == [("14399.97", "14299.97"), ("14299.97", "0.00")]
+
+
+def test_a_refund_made_at_the_gateway_returns_money_to_the_budget_once(client, world, card):
+    order = world.place(payment_method="card")
+    world.deliver_and_accept(order)
+    intent = payment_of(order.id).stripe_payment_intent_id
+    card.v1.refunds.create(params={"payment_intent": intent, "amount": 39999})   # e.g. in the bank's console
+    charge = card.v1.payment_intents.retrieve(intent, params={"expand": ["latest_charge"]}).latest_charge.to_dict()
+    event = {"id": "evt_refund_1", "object": "event", "type": "charge.refunded", "livemode": False,
+             "created": charge["created"], "data": {"object": charge}}
+    for _ in range(2):                                   # delivered twice: applied once
+        body, headers = _signed(event)
+        assert client.post("/payments/stripe/webhook", data=body, headers=headers).status_code == 200
+    payment = payment_of(order.id)
+    assert (payment.status, payment.refunded_amount) == ("partially_refunded", Decimal("399.99"))
+    assert fresh(type(world.budget), world.budget.id).spent == Decimal("14399.97") - Decimal("399.99")
 
 
 # --------------------------------------------------------------------------- capture retry and webhook
