@@ -78,6 +78,8 @@ def snapshot(policy: PolicyVersion) -> dict:
         "decentralized_threshold_services": str(policy.decentralized_threshold_services),
         "decentralized_threshold_works": str(policy.decentralized_threshold_works),
         "open_tender_threshold_goods": str(policy.open_tender_threshold_goods),
+        "open_tender_threshold_services": str(policy.open_tender_threshold_services),
+        "open_tender_threshold_works": str(policy.open_tender_threshold_works),
         "direct_purchase_limit": str(policy.direct_purchase_limit),
         "sme_price_deduction": str(policy.sme_price_deduction),
         "split_window_days": policy.split_window_days,

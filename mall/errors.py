@@ -48,11 +48,14 @@ def init_app(app):
     def service_error(exc: ServiceError):
         db.session.rollback()
         if is_api():
-            if exc.status == 422 and (len(exc.problems) > 1 or exc.problems[0].rule):
-                return jsonify({"problems": [p.to_dict() for p in exc.problems]}), 422
+            # every error has "error" (the first problem's code and message); a 422 also lists
+            # every problem under "problems", so a client reads refusals one way
             p = exc.problems[0]
             details = {k: v for k, v in p.to_dict().items() if k not in ("code", "message")}
-            return api_error(exc.status, p.code, p.message, details or None)
+            body, status = api_error(exc.status, p.code, p.message, details or None)
+            if exc.status == 422:
+                body = jsonify({**body.get_json(), "problems": [q.to_dict() for q in exc.problems]})
+            return body, status
         return render_template("error.html", status=exc.status,
                                messages=[p.message for p in exc.problems]), exc.status
 

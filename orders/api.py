@@ -193,8 +193,8 @@ class Orders(MethodView):
 
     @blp.arguments(OrderInSchema)
     @blp.response(201, OrderSchema)
-    @blp.alt_response(422, schema=ProblemsSchema, description="refused by the checkout rules")
-    @blp.alt_response(409, description="Idempotency-Key reused for another request")
+    @blp.alt_response(422, schema=ProblemsSchema, description="refused by the checkout rules (`problems`), or the "
+                      "Idempotency-Key was used for a different request (`idempotency_key_reused`)")
     @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data):
         """Place one order (all lines of one supplier) after every checkout rule passed."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Optional
 
+from catalog.models import ZONE_LABELS
 from mall.problems import Problem
 
 ZERO = Decimal("0")
@@ -215,6 +216,16 @@ def rule_order(ctx: CheckoutContext) -> list[Problem]:
                       "【订单基本规则】一张订单只能向一家供应商采购，本单涉及" + f"{len(suppliers)}家："
                       + "、".join(suppliers.values()) + "，请按供应商分别下单", r, field="lines",
                       supplier_ids=",".join(str(s) for s in suppliers)))
+    zones = sorted({ln.zone_code for ln in ctx.lines})
+    if len(zones) > 1:
+        out.append(_p("mixed_zones",
+                      "【订单基本规则】一张订单只能包含同一专区的商品，本单涉及" + "、".join(ZONE_LABELS.get(z, z) for z in zones)
+                      + "，请按专区分别下单", r, field="lines", zones=",".join(zones)))
+    agreements = {ln.agreement.id: ln.agreement.number for ln in ctx.lines if ln.agreement is not None}
+    if len(agreements) > 1:
+        out.append(_p("mixed_agreements",
+                      "【订单基本规则】一张订单只能依据一个框架协议，本单涉及" + "、".join(sorted(agreements.values()))
+                      + "，请按协议分别下单", r, field="lines", agreements=",".join(sorted(agreements.values()))))
     for ln in ctx.lines:
         if ln.quantity < 1 or ln.quantity > MAX_QUANTITY:
             out.append(_p("invalid_quantity",
@@ -324,11 +335,14 @@ def rule_direct_purchase_limit(ctx: CheckoutContext) -> list[Problem]:
                    f"（{ctx.policy.name}），属于政府采购项目，须采用法定采购方式，不能在网上商城直接下单", r,
                    total=total, threshold=threshold, policy=ctx.policy.name, hint="formal_procurement")]
     if total > limit and ctx.competition_id is None:
+        # a 二次竞价 is held among an agreement's entrants: only for lines all under one
+        under_agreement = all(ln.zone_code == "central" and ln.agreement is not None for ln in ctx.lines)
+        next_step = ("请发起二次竞价，由入围供应商在协议价以内报价" if under_agreement else
+                     "本单商品不在框架协议内，无法发起二次竞价，请减少数量或委托交易中心采用询价、竞争性磋商等方式采购")
         return [_p("direct_limit_exceeded",
                    f"【直接选定限额】订单金额{yuan(total)}超过单笔直接选定限额{yuan(limit)}（{ctx.policy.name}），"
-                   "请发起二次竞价，由入围供应商在协议价以内报价", r,
-                   total=total, limit=limit, excess=total - limit, policy=ctx.policy.name,
-                   hint="mini_competition")]
+                   + next_step, r, total=total, limit=limit, excess=total - limit, policy=ctx.policy.name,
+                   hint="mini_competition" if under_agreement else "formal_procurement")]
     return []
 
 
@@ -388,10 +402,23 @@ def rule_split_purchase(ctx: CheckoutContext) -> list[Problem]:
         if this >= threshold:
             continue  # a single order at the threshold is refused by rule 3, not a split
         combined = sum((o.amount for o in prior), ZERO) + this
+        numbers = [o.number for o in sorted(prior, key=lambda o: (o.placed_on, o.order_id))]
         if combined < threshold:
+            limit = policy.direct_purchase_limit
+            if combined > limit and ctx.total <= limit and ctx.competition_id is None:
+                # each order under the direct limit, together above it: the 二次竞价 may have been
+                # avoided; the finance bureau judges (whatever split_action says: that is for
+                # crossing the decentralized threshold, which makes it 政府采购)
+                out.append(_p("split_below_competition_flagged",
+                              f"【化整为零】本单位{policy.split_window_days}天内已{len(prior)}次采购{ln.category_name}"
+                              f"（{ln.category_code}），连同本单合计{yuan(combined)}，超过单笔直接选定限额{yuan(limit)}"
+                              f"（{policy.name}），疑似拆分订单规避二次竞价，已提示财政部门核查", r,
+                              severity="warning", category_code=ln.category_code,
+                              window_days=policy.split_window_days, prior_orders=len(prior),
+                              prior_numbers=",".join(numbers), prior_amount=combined - this, this_order=this,
+                              combined=combined, limit=limit, policy=policy.name))
             continue
         refuse = policy.split_action != "flag"
-        numbers = [o.number for o in sorted(prior, key=lambda o: (o.placed_on, o.order_id))]
         message = (f"【化整为零】本单位{policy.split_window_days}天内已{len(prior)}次采购{ln.category_name}"
                    f"（{ln.category_code}），连同本单合计{yuan(combined)}，达到分散采购限额标准{yuan(threshold)}"
                    f"（{policy.name}），涉嫌化整为零规避法定采购方式（《政府采购法实施条例》第二十八条）")

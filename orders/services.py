@@ -600,7 +600,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
                   agreement_id=next((ln.agreement.id for ln in ctx.lines if ln.agreement is not None), None),
                   status="submitted", payment_method=payment_method, budget_year=ctx.budget_year,
                   is_sme=all(bool(products[ln.product_id].is_sme) for ln in ctx.lines),
-                  policy_snapshot=ctx.policy.snapshot, rule_results=evaluation.results, note=note,
+                  policy_snapshot=_judged_by(ctx), rule_results=evaluation.results, note=note,
                   delivery_address=delivery_address, placed_at=now, competition_id=competition_id,
                   confirm_deadline=workdays.calendar().deadline(now, workdays.confirm_workdays()))
     reference_total = ZERO
@@ -625,7 +625,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
                                            actor_role=user.role, note=note, created_at=now))
     session.add(order)
     for p in evaluation.warnings:
-        if p.code == "split_purchase_flagged":
+        if p.code in ("split_purchase_flagged", "split_below_competition_flagged"):
             session.add(RiskFlag(order=order, kind="split_suspected", message=p.message,
                                  figures=p.to_dict().get("figures", {}), status="open", created_at=now))
     if before_flush is not None:
@@ -634,6 +634,13 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     _flush_audited(session, audit_entries)
     order_placed.send(order, new=True, payment_method_id=card_payment_method)
     return order, evaluation
+
+
+def _judged_by(ctx) -> dict:
+    """The policy version's figures, and which of its centralized-catalog items applied to which
+    品目 of this order (and for what amount), as the order keeps them."""
+    items = {ln.category_code: ln.central_item_code for ln in ctx.lines if ln.centralized and ln.central_item_code}
+    return {**ctx.policy.snapshot, "centralized_items": items} if items else ctx.policy.snapshot
 
 
 # ------------------------------------------------------------------ idempotent requests

@@ -106,6 +106,8 @@ def test_place_order_reserves_budget_and_stock_and_snapshots_rules(make):
     assert order.agreement_id == w.agreement.id and order.zone_code == "central"
     assert order.policy_snapshot["name"] == "2025年版"
     assert order.policy_snapshot["direct_purchase_limit"] == "200000.00"
+    assert order.policy_snapshot["open_tender_threshold_services"] == "2000000.00"
+    assert order.policy_snapshot["centralized_items"] == {"A02010105": "A02010105"}   # the catalog item applied
     assert [r["rule"] for r in order.rule_results] == ["order", "centralized_catalog", "agreement",
                                                        "direct_purchase_limit", "cumulative_threshold",
                                                        "split_purchase", "budget", "stock"]
@@ -216,6 +218,20 @@ def test_split_flag_creates_risk_flag_for_auditors(make):
     assert len(flags) == 1 and flags[0].order_id == order.id and flags[0].kind == "split_suspected"
     assert flags[0].status == "open" and flags[0].figures["combined"] == "33600.00"
     assert any(r["rule"] == "split_purchase" and r["problems"] for r in fresh(order).rule_results)
+
+
+def test_orders_avoiding_the_mini_competition_together_are_placed_and_flagged(client, make):
+    from orders.models import RiskFlag
+
+    w = build_world(make, direct_purchase_limit=Decimal("20000"))
+    first = client.post("/api/v1/orders", json=order_payload(w, (w.central, 4)), headers=bearer(w.token))  # 19,200
+    assert first.status_code == 201 and first.get_json()["warnings"] == []
+    second = client.post("/api/v1/orders", json=order_payload(w, (w.central, 3)), headers=bearer(w.token))  # 14,400
+    assert second.status_code == 201, second.get_json()
+    assert [p["code"] for p in second.get_json()["warnings"]] == ["split_below_competition_flagged"]
+    flag = db.session.scalars(select(RiskFlag)).one()
+    assert (flag.order_id, flag.kind, flag.status) == (second.get_json()["id"], "split_suspected", "open")
+    assert flag.figures["combined"] == "33600.00" and flag.figures["limit"] == "20000.00"
 
 
 def test_order_placed_signal_sent_inside_transaction_and_can_refuse(make):

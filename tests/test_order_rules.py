@@ -156,8 +156,14 @@ def test_direct_purchase_limit_exactly_at_limit_passes_above_refuses():
     problems = rules.rule_direct_purchase_limit(above)
     assert codes(problems) == ["direct_limit_exceeded"]
     p = problems[0]
-    assert p.figures["total"] == D("200002.00") and p.figures["limit"] == D("200000") and p.figures["hint"] == "mini_competition"
-    assert "超过单笔直接选定限额¥200,000.00（2026年版），请发起二次竞价" in p.message
+    # 自采区 goods are under no agreement: no 二次竞价 is possible, the next step is a formal method
+    assert p.figures["total"] == D("200002.00") and p.figures["limit"] == D("200000")
+    assert p.figures["hint"] == "formal_procurement" and "二次竞价" not in p.message.split("，")[1]
+    assert "超过单笔直接选定限额¥200,000.00（2026年版），本单商品不在框架协议内，无法发起二次竞价" in p.message
+    # 集采区 under an agreement: the buyer is sent to a 二次竞价 among the entrants
+    central = rules.rule_direct_purchase_limit(ctx(pc(unit_price=D("4800.00"), quantity=42)))  # 201,600.00
+    assert codes(central) == ["direct_limit_exceeded"] and central[0].figures["hint"] == "mini_competition"
+    assert "超过单笔直接选定限额¥200,000.00（2026年版），请发起二次竞价" in central[0].message
     # placed as the result of a mini-competition: the limit does not apply
     assert rules.rule_direct_purchase_limit(replace(above, competition_id=5)) == []
 
@@ -225,7 +231,8 @@ def test_split_window_edges():
 
 def test_split_threshold_boundary_and_other_categories():
     line = desk(unit_price=D("100000"))
-    assert rules.rule_split_purchase(ctx(line, prior_orders=(prior(10, "899999.99"),))) == []
+    below = rules.rule_split_purchase(ctx(line, prior_orders=(prior(10, "899999.99"),)))
+    assert codes(below) == ["split_below_competition_flagged"]   # not the threshold; the direct limit
     assert codes(rules.rule_split_purchase(ctx(line, prior_orders=(prior(10, "900000"),)))) == \
         ["split_purchase_suspected"]
     # another 品目 does not count
@@ -242,6 +249,33 @@ def test_split_flag_policy_warns_instead_of_refusing():
     assert codes(problems) == ["split_purchase_flagged"] and problems[0].severity == "warning"
     assert problems[0].figures["prior_orders"] == 2 and problems[0].figures["prior_numbers"] == "GM000001,GM000002"
     assert "已提示财政部门核查" in problems[0].message
+
+
+def test_orders_each_under_the_direct_limit_that_together_pass_it_are_flagged_not_refused():
+    """Two ¥148,800 orders of desktops three days apart, against a ¥200,000 direct limit: each
+    escapes the 二次竞价 on its own. Flagged for the finance bureau whatever split_action says
+    (that governs crossing the decentralized threshold)."""
+    line = pc(unit_price=D("4800.00"), quantity=31)                                 # 148,800.00
+    problems = rules.rule_split_purchase(ctx(line, prior_orders=(prior(3, "148800", "A02010105", 4),)))
+    assert codes(problems) == ["split_below_competition_flagged"] and problems[0].severity == "warning"
+    f = problems[0].figures
+    assert (f["combined"], f["limit"], f["prior_numbers"]) == (D("297600.00"), D("200000"), "GM000004")
+    assert "合计¥297,600.00，超过单笔直接选定限额¥200,000.00（2026年版），疑似拆分订单规避二次竞价" in problems[0].message
+    assert rules.evaluate(ctx(line, prior_orders=(prior(3, "148800", "A02010105", 4),))).ok   # placed, flagged
+    # together exactly at the limit: nothing; an order from a 二次竞价: nothing
+    assert rules.rule_split_purchase(ctx(line, prior_orders=(prior(3, "51200", "A02010105"),))) == []
+    assert rules.rule_split_purchase(ctx(line, competition_id=9,
+                                         prior_orders=(prior(3, "148800", "A02010105"),))) == []
+    # outside the window: nothing
+    assert rules.rule_split_purchase(ctx(line, prior_orders=(prior(91, "148800", "A02010105"),))) == []
+
+
+def test_one_order_cannot_mix_zones_or_agreements():
+    mixed = rules.rule_order(ctx(pc(), desk()))
+    assert codes(mixed) == ["mixed_zones"] and "集采区、自采区" in mixed[0].message
+    two = rules.rule_order(ctx(pc(), pc(product_id=3, agreement=agreement(id=8, number="FA-2026-0008"))))
+    assert codes(two) == ["mixed_agreements"] and "FA-2026-0007、FA-2026-0008" in two[0].message
+    assert rules.rule_order(ctx(pc(), pc(product_id=3))) == []
 
 
 # ------------------------------------------------------------------ 6. budget

@@ -116,6 +116,7 @@ def test_the_buyer_names_the_card_in_the_api_and_in_the_cart(client, auth, world
     headers = bearer(world.buyer_token)
     missing = client.post("/api/v1/orders", headers=headers, json=order_body())
     assert missing.status_code == 422 and missing.get_json()["error"]["code"] == "card_payment_method_missing"
+    assert [p["code"] for p in missing.get_json()["problems"]] == ["card_payment_method_missing"]  # one shape
     assert "pm_" in missing.get_json()["error"]["message"]
     bad = client.post("/api/v1/orders", headers=headers, json=order_body(card_payment_method="6225 8801 2345 6789"))
     assert bad.status_code == 422 and "card_payment_method" in bad.get_json()["error"]["details"]["json"]

@@ -33,7 +33,9 @@ class ProblemSchema(ma.Schema):
 
 
 class ProblemsSchema(ma.Schema):
+    """A 422 refusal: every problem, and the first as ``error`` (the shape of every API error)."""
     problems = ma.fields.List(ma.fields.Nested(ProblemSchema))
+    error = ma.fields.Nested(ErrorDetailSchema)
 
 
 class PageArgsSchema(ma.Schema):
