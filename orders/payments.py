@@ -40,7 +40,7 @@ from mall.problems import Problem, ServiceError
 from mall.timeutil import as_utc, today, utcnow
 
 from . import stripe_gateway as gateway
-from .events import order_placed, order_transitioned
+from .events import order_authorizing, order_placed, order_transitioned
 from .models import Order, Payment, PaymentRefund, StripeEvent
 
 log = logging.getLogger(__name__)
@@ -134,11 +134,24 @@ def _void_after_rollback(session, transaction):
 
 # --------------------------------------------------------------------------- card: authorise
 
-def authorize_card(order: Order, payment_method_id: str | None = None) -> Payment:
-    """Hold the order total on the official card; refuse the order if the card is declined."""
+def authorize_card(order: Order, payment_method_id: str | None = None, hold=None) -> Payment:
+    """The order's card payment: on the ``hold`` taken while it was placed (hold_card), else
+    held now; refuses the order if the card is declined."""
     existing = payment_of(order)
     if existing is not None:  # a repeated signal or replayed request: one payment per order
         return existing
+    state = hold if hold is not None else hold_card(order, payment_method_id)
+    payment = Payment(order_id=order.id, method=CARD, status="authorized", amount=order.total, currency="CNY",
+                      stripe_payment_intent_id=state.id, authorized_at=utcnow(), card_last4=state.card_last4,
+                      refunded_amount=Decimal("0"))
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def hold_card(order, payment_method_id: str | None = None):
+    """Hold ``order.total`` on the official card (``order``: an Order, or the OrderRef of one being
+    placed); the gateway's state. A rollback of this transaction releases the hold."""
     if not gateway_configured():
         raise _problem("card_gateway_not_configured",
                        "未配置公务卡支付网关（GOVMALL_STRIPE_API_KEY / GOVMALL_STRIPE_API_BASE），请选择国库集中支付",
@@ -174,12 +187,7 @@ def authorize_card(order: Order, payment_method_id: str | None = None) -> Paymen
                        f"公务卡授权未完成（网关状态：{state.status}），订单未提交；需持卡人验证的卡暂不支持",
                        status=402, gateway_status=state.status)
     _remember_void(state.id, idempotency_key(order, "authorize-void"))
-    payment = Payment(order_id=order.id, method=CARD, status="authorized", amount=order.total, currency="CNY",
-                      stripe_payment_intent_id=state.id, authorized_at=utcnow(), card_last4=state.card_last4,
-                      refunded_amount=Decimal("0"))
-    db.session.add(payment)
-    db.session.flush()
-    return payment
+    return state
 
 
 def _release_quietly(intent_id: str, key: str) -> None:
@@ -490,9 +498,15 @@ def _apply_event(kind: str, obj: dict) -> str:
 
 # --------------------------------------------------------------------------- signal receivers
 
+def _on_order_authorizing(ref, payment_method_id=None, **kwargs):
+    if ref.payment_method == CARD:
+        return hold_card(ref, payment_method_id)
+    return None
+
+
 def _on_order_placed(order: Order, **kwargs) -> None:
     if order.payment_method == CARD:
-        authorize_card(order, payment_method_id=kwargs.get("payment_method_id"))
+        authorize_card(order, payment_method_id=kwargs.get("payment_method_id"), hold=kwargs.get("hold"))
 
 
 def _on_order_transitioned(order: Order, change=None, **kwargs) -> None:
@@ -518,5 +532,6 @@ def _on_order_transitioned(order: Order, change=None, **kwargs) -> None:
                 db.session.flush()
 
 
+order_authorizing.connect(_on_order_authorizing)
 order_placed.connect(_on_order_placed)
 order_transitioned.connect(_on_order_transitioned)

@@ -52,7 +52,7 @@ from mall.timeutil import LOCAL_TZ, as_utc, utcnow
 from suppliers.models import SupplierProfile
 
 from . import lifecycle, rules, workdays
-from .events import order_placed, order_transitioned
+from .events import order_authorizing, order_placed, order_transitioned
 from .models import (BudgetLine, IdempotencyRecord, Order, OrderLine, OrderStatusChange, Payment,
                      RiskFlag)
 from .rules import (AgreementFacts, BudgetFacts, CheckoutContext, Evaluation, LineFacts, PolicyFacts,
@@ -64,6 +64,16 @@ MAX_NOTE = 500
 
 
 # ------------------------------------------------------------------ input
+
+@dataclass(frozen=True)
+class OrderRef:
+    """An order being placed, before its row exists (what order_authorizing receivers see)."""
+    id: int
+    number: str
+    placed_at: dt.datetime
+    total: Decimal
+    payment_method: str
+
 
 @dataclass(frozen=True)
 class LineRequest:
@@ -570,6 +580,13 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     evaluation = rules.evaluate(ctx)
     if evaluation.errors:
         raise ServiceError(evaluation.problems)
+    order_id, line_ids = _next_order_and_line_ids(session, len(ctx.lines))
+    number = order_number(order_id, order_date)
+    # the card is held now, under the unit's lock only: a slow gateway delays this unit's next
+    # order, never another buyer of the same products (a rollback releases the hold)
+    ref = OrderRef(order_id, number, now, ctx.total, payment_method)
+    hold = next((r for _, r in order_authorizing.send(ref, payment_method_id=card_payment_method)
+                 if r is not None), None)
     # The product rows are locked last (shared by every buyer: held only until the commit) and the
     # rules judge again with their locked state. Stock alone moved (other orders): the facts are
     # updated in place; anything else changed (price, status, listing): everything is rebuilt.
@@ -587,10 +604,12 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     evaluation = rules.evaluate(ctx)
     if evaluation.errors:
         raise ServiceError(evaluation.problems)
-
-    order_id, line_ids = _next_order_and_line_ids(session, len(ctx.lines))
-    number = order_number(order_id, order_date)
     total = ctx.total
+    if hold is not None and total != ref.total:
+        raise ServiceError(Problem("order_total_changed",
+                                   f"下单过程中商品价格发生变化，订单金额由{yuan(ref.total)}变为{yuan(total)}，"
+                                   "订单未提交（公务卡冻结已撤销），请确认后重新提交",
+                                   figures={"held": ref.total, "total": total}), status=409)
     audit_entries = [_reserve_budget(session, budget, total, number)]
     for ln in ctx.lines:
         audit_entries.append(_take_stock(session, products[ln.product_id], ln.quantity, number))
@@ -632,7 +651,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
         # e.g. the API's answer: built before the flush, outside the audit chain's lock
         before_flush(order, evaluation)
     _flush_audited(session, audit_entries)
-    order_placed.send(order, new=True, payment_method_id=card_payment_method)
+    order_placed.send(order, new=True, payment_method_id=card_payment_method, hold=hold)
     return order, evaluation
 
 

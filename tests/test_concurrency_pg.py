@@ -174,3 +174,58 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_order(make, wid
     assert sum(1 for r in results if not r[2][1]) == 1                      # one placed, 19 replayed
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
     assert fresh_stock(desk_id) == 48
+
+
+def test_a_slow_card_gateway_does_not_hold_up_other_buyers_of_the_product(make, wide_app, monkeypatch):
+    """The card is held before the product rows are locked: while one unit's hold waits on the
+    gateway, another unit's order of the same product goes through at once."""
+    import time
+
+    from orders import payments, services
+
+    w = build_world(make, desk_stock=100)
+    other_unit = make.org("budget_unit", name="福州市卫生健康委员会")
+    other = make.user("buyer", organisation=other_unit)
+    other_budget = make.budget_line(other_unit, amount="500000.00")
+    ids = {"buyer": w.buyer.id, "other": other.id, "budget": w.budget.id, "other_budget": other_budget.id,
+           "desk": w.desk.id}
+    gateway_entered, release = threading.Event(), threading.Event()
+
+    class Hold:
+        id, card_last4, status = "pi_slow_gateway", "4242", "requires_capture"
+
+    def slow_hold(order, payment_method_id=None):
+        gateway_entered.set()
+        assert release.wait(20)
+        return Hold()
+
+    monkeypatch.setattr(payments, "hold_card", slow_hold)
+    timings = {}
+
+    def card_order():
+        from mall.accounts.models import User
+
+        with wide_app.app_context():
+            services.place_order(db.session.get(User, ids["buyer"]), budget_line_id=ids["budget"],
+                                 lines=[(ids["desk"], 1)], payment_method="card")
+            db.session.commit()
+            timings["card_done"] = time.monotonic()
+            db.session.remove()
+
+    slow = threading.Thread(target=card_order)
+    slow.start()
+    assert gateway_entered.wait(20)                  # the card order is waiting on the gateway
+    from mall.accounts.models import User
+
+    with wide_app.app_context():
+        start = time.monotonic()
+        order, _ = services.place_order(db.session.get(User, ids["other"]), budget_line_id=ids["other_budget"],
+                                        lines=[(ids["desk"], 2)])
+        db.session.commit()
+        elapsed = time.monotonic() - start
+        db.session.remove()
+    release.set()
+    slow.join(30)
+    assert not slow.is_alive() and "card_done" in timings
+    assert elapsed < 5, f"the treasury order waited {elapsed:.1f} s behind the card gateway"
+    assert fresh_stock(ids["desk"]) == 100 - 2 - 1
