@@ -284,7 +284,9 @@ class EsEngine:
     def detect_analyzers(self) -> tuple[str, str]:
         try:
             info = self.client.nodes.info(metric="plugins")
-            names = {p.get("name") for node in info.get("nodes", {}).values() for p in node.get("plugins", [])}
+            # a shard may live on any node: use a plugin only when every node has it
+            per_node = [{p.get("name") for p in node.get("plugins", [])} for node in info.get("nodes", {}).values()]
+            names = set.intersection(*per_node) if per_node else set()
         except _es_errors():
             names = set()
         for plugin, pair in ANALYZERS.items():
@@ -370,6 +372,15 @@ class ReindexJob:
             if errors:
                 raise RuntimeError(f"Elasticsearch bulk: {len(errors)} actions failed, e.g. {str(errors[0])[:200]}")
             self.count += ok
+
+    def abandon(self) -> None:
+        """A rebuild that failed: its half-built index goes (the alias still names the old one)."""
+        try:
+            if self.client.indices.exists_alias(name=self.engine.alias, index=self.name):
+                return  # the switch went through: this is the live index now
+            self.client.indices.delete(index=self.name, ignore_unavailable=True)
+        except _es_errors() as exc:
+            log.warning("could not delete the abandoned index %s: %s", self.name, exc)
 
     def finish(self) -> dict:
         self.client.indices.put_settings(index=self.name, settings={"index": {"refresh_interval": "1s"}})

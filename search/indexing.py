@@ -1063,6 +1063,7 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                         es_job.add(docs)
                     except Exception as exc:  # noqa: BLE001
                         say(f"Elasticsearch 写入失败，放弃本次 ES 重建：{exc}")
+                        es_job.abandon()
                         es_job = None
                 done += len(chunk)
                 if on_batch:
@@ -1081,6 +1082,8 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                 conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
                 conn.exec_driver_sql("ANALYZE search_doc")
     except BaseException:
+        if es_job is not None:
+            es_job.abandon()
         if postgres:
             _stop_change_log(engine)
         if lease is not None:
@@ -1109,6 +1112,7 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
         except Exception as exc:  # noqa: BLE001
             say(f"Elasticsearch 切换失败：{exc}")
             es_info = {"error": str(exc)[:300]}
+            es_job.abandon()
     if lease is not None:
         release_lease(lease)
         if es_info and "error" not in es_info:

@@ -29,6 +29,7 @@ class FakeCluster:
         self.search_response = None
         self.refuse_ids: set[str] = set()   # documents the cluster rejects (a mapping error, say)
         self.reject_searches = 0            # how many next searches get a 400
+        self.nodes_without_plugins = 0      # more nodes, without the plugins
 
     # -- helpers
     def resolve(self, name):
@@ -55,7 +56,10 @@ class FakeCluster:
         if path == "/":
             return 200, {"version": {"number": "8.15.0"}, "tagline": "You Know, for Search"}
         if parts[:1] == ["_nodes"]:
-            return 200, {"nodes": {"n1": {"plugins": [{"name": p} for p in self.plugins]}}}
+            nodes = {"n1": {"plugins": [{"name": p} for p in self.plugins]}}
+            for i in range(self.nodes_without_plugins):
+                nodes[f"bare{i}"] = {"plugins": []}
+            return 200, {"nodes": nodes}
         if parts[:1] == ["_aliases"]:
             for action in data["actions"]:
                 (kind, spec), = action.items()
@@ -110,6 +114,8 @@ class FakeCluster:
             return 200, {"count": len(self.docs(parts[0]))}
         if parts and parts[-1] in ("_settings", "_refresh"):
             return 200, {"acknowledged": True}
+        if len(parts) == 3 and parts[1] == "_alias" and method == "HEAD":
+            return (200 if parts[0] in self.aliases.get(parts[2], set()) else 404), None
         if len(parts) == 3 and parts[1] == "_alias" and method == "PUT":
             self.aliases.setdefault(parts[2], set()).add(parts[0])
             return 200, {"acknowledged": True}
@@ -379,6 +385,27 @@ def test_full_reindex_builds_a_new_index_and_switches_the_alias(app, cluster, ca
     assert set(cluster.docs("govmall-test")) == {str(catalog["printer"].id), str(catalog["laptop"].id)}
     settings = [d for m, p, d in cluster.requests if p.endswith("/_settings")]
     assert {"index": {"refresh_interval": "-1"}} in settings and {"index": {"refresh_interval": "1s"}} in settings
+
+
+def test_a_reindex_that_fails_midway_leaves_the_live_index_and_no_half_built_one(app, cluster, catalog):
+    from search.indexing import rebuild_index
+
+    with app.app_context():
+        live = rebuild_index()["es"]["index"]
+        cluster.refuse_ids = {str(catalog["printer"].id)}   # the new index refuses a document
+        messages = []
+        result = rebuild_index(progress=messages.append)
+    assert result["es"] is None and any("放弃本次 ES 重建" in m for m in messages)
+    assert cluster.aliases["govmall-test"] == {live} and set(cluster.indices) == {live}
+
+
+def test_a_plugin_counts_only_when_every_node_has_it(ctx, cluster):
+    from search import get_es_engine
+
+    cluster.plugins = ["analysis-ik"]
+    assert get_es_engine().detect_analyzers() == ("ik_max_word", "ik_smart")
+    cluster.nodes_without_plugins = 1
+    assert get_es_engine().detect_analyzers() == ("cjk", "cjk")
 
 
 def test_reindex_with_elasticsearch_down_still_rebuilds_the_embedded_index(app, cluster, catalog):
