@@ -889,7 +889,10 @@ def _index_and_swap(conn: Connection) -> bool:
     except DBAPIError:
         savepoint.rollback()
         conn.exec_driver_sql("DELETE FROM search_doc")
-        conn.exec_driver_sql(f"INSERT INTO search_doc ({_PG_COLUMNS}) SELECT {_PG_COLUMNS} FROM {PG_BUILD_TABLE}")
+        # (a writer may have inserted a newly listed product's document meanwhile: the change log
+        # has it, and the catch-up renders it again)
+        conn.exec_driver_sql(f"INSERT INTO search_doc ({_PG_COLUMNS}) SELECT {_PG_COLUMNS} FROM {PG_BUILD_TABLE} "
+                             "ON CONFLICT (product_id) DO NOTHING")
         conn.exec_driver_sql(f"DROP TABLE {PG_BUILD_TABLE}")
         return False
     savepoint.commit()
