@@ -14,7 +14,7 @@ A query runs as at most three statements on the index tables:
    doc ids are assigned best-selling first, see ``search.models``), never over all of them;
 3. nothing else: products are loaded by the service layer.
 
-Facets of broad queries cost as much as ranking (PERF_NOTES); when a facet computation takes
+Facets of broad queries cost as much as ranking (the project brief's PERF_NOTES.md); when a facet computation takes
 longer than ``SLOW_FACETS_MS`` its result is kept for ``SEARCH_CACHE_SECONDS`` (default 30 s) in
 the process, keyed by the normalised query and filters.  Hits are never cached.
 """

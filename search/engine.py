@@ -33,7 +33,7 @@ PRICE_BANDS: list[tuple[Decimal, Optional[Decimal], str]] = [
 FACET_SIZES = {"category": 20, "brand": 20}
 
 # Broad queries are ranked over the best CANDIDATE_CAP matches (in quality order): ranking costs
-# 1.4–3.7 µs per matching row (PERF_NOTES), so 59,000 matches of 打印机 at 1M would take ~130 ms.
+# 1.4–3.7 µs per matching row (the project brief's PERF_NOTES.md), so 59,000 matches of 打印机 at 1M would take ~130 ms.
 CANDIDATE_CAP = 3000
 
 # Facets of more than FACET_SAMPLE matches are counted on the first FACET_SAMPLE (in quality

@@ -836,7 +836,7 @@ def _worker_build(args):
 
 def _documents_of_chunks(conn, chunks, with_raw: bool, workers: int):
     """(chunk, documents) for each chunk of product ids: segmentation (the costly part) runs in
-    ``workers`` forked processes while this one writes (PERF_NOTES: two processes ~1.8×)."""
+    ``workers`` forked processes while this one writes (the project brief's PERF_NOTES.md: two processes ~1.8×)."""
     global _worker_app
     if workers <= 1 or len(chunks) < 4:
         for chunk in chunks:

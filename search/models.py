@@ -9,7 +9,7 @@ keeps it in step when ``search_doc`` rows are deleted.
 The doc id is ``bucket << 32 | product_id`` where ``bucket`` orders products by quality (sales,
 SME): FTS5 returns matches in rowid order and PostgreSQL's bitmap scans in physical (insertion)
 order, so when a broad query is ranked over a capped set of candidates, the candidates are the
-best-selling matches (PERF_NOTES: "rowids assigned in a quality order").
+best-selling matches (the project brief's PERF_NOTES.md: "rowids assigned in a quality order").
 
 ``search_outbox`` is the durable queue of changes for Elasticsearch: a row per changed entity,
 written by session events in the same transaction as the change, drained by the Celery task

@@ -1,13 +1,13 @@
 """Text for search: normalisation, Chinese word segmentation, pinyin, highlighting.
 
 Segmentation is jieba's dictionary and algorithm through ``rjieba`` (the Rust port: the same
-dictionary and results, ~25× faster; PERF_NOTES) with a fallback to ``jieba`` itself.  The
+dictionary and results, ~25× faster; the project brief's PERF_NOTES.md) with a fallback to ``jieba`` itself.  The
 dictionary is loaded once per process (``gunicorn --preload`` shares it between workers) with a
 user dictionary of brands, 品目 names and domain words (``search.lexicon``), so index and query
 are cut the same way.
 
 Documents are indexed with ``cut_for_search`` (a word and its sub-words: 激光打印机 → 激光,
-打印, 打印机, 激光打印机); queries are cut precisely (PERF_NOTES: same matches, faster).
+打印, 打印机, 激光打印机); queries are cut precisely (the project brief's PERF_NOTES.md: same matches, faster).
 Latin letters and digits are lower-cased, full-width forms folded (NFKC) and split from Chinese,
 so "联想ThinkPad" and "联想 thinkpad" are the same query.
 """
