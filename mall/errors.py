@@ -87,7 +87,10 @@ def init_app(app):
     @app.errorhandler(DataError)
     def out_of_range(exc):
         """A number the database cannot hold (SQLite: OverflowError; PostgreSQL: numeric value
-        out of range) that no form or schema bounded first: the request's fault, said plainly."""
+        out of range, SQLSTATE 22003) that no form or schema bounded first: the request's fault,
+        said plainly. Any other data error is a server fault."""
+        if isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) != "22003":
+            return unexpected(exc)
         log.warning("value out of range on %s %s: %s", request.method, request.path, exc)
         db.session.rollback()
         message = "提交的数值超出允许范围"

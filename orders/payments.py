@@ -336,10 +336,15 @@ def _refund(order: Order, payment: Payment, value: Decimal, reason: str, actor) 
 
 
 def _return_to_budget(order: Order, value: Decimal, note: str) -> None:
-    """Money refunded to the card goes back to the budget line it was spent from."""
+    """Money refunded to the card goes back to the budget line it was spent from. The budget is
+    spent when the order is paid; a payment captured before that (and refunded because the order
+    was then cancelled) was never spent: releasing the reservation already gave it back."""
     from sqlalchemy import update
 
     from .models import BudgetLine
+
+    if order.paid_at is None:
+        return
 
     t = BudgetLine.__table__
     row = db.session.execute(update(t).where(t.c.id == order.budget_line_id, t.c.spent >= value)
@@ -459,7 +464,9 @@ def _apply_event(kind: str, obj: dict) -> str:
     intent_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     if not intent_id:
         return "ignored"
-    payment = db.session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent_id))
+    # locked, like a refund or capture in progress: the event is applied after it, to its result
+    payment = db.session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent_id)
+                                .with_for_update().execution_options(populate_existing=True))
     if payment is None:
         return "unknown_intent"
     order = db.session.get(Order, payment.order_id)

@@ -58,6 +58,7 @@ LEASE_SECONDS = 300      # a claimed outbox row is taken over after this (its wo
 SYNC_LEASE = "elasticsearch"
 SYNC_LEASE_SECONDS = 120  # the writer's lease, renewed between batches
 MAX_ATTEMPTS = 5          # a row refused this often is set aside
+REINDEX_LEASE_SECONDS = 3600  # a reindex holds the writer's lease this long at most
 FTS_COLUMNS = ("title", "brand", "category", "specs", "supplier", "pinyin")
 # PostgreSQL weights of the same columns (ts_rank weights {D, C, B, A} in embedded_pg)
 PG_WEIGHTS = {"title": "A", "brand": "B", "category": "A", "specs": "C", "supplier": "D", "pinyin": "D"}
@@ -702,8 +703,7 @@ def claim(session: Session, worker: str, batch: int, now: dt.datetime | None = N
             .where(t.c.attempts < MAX_ATTEMPTS).order_by(t.c.id).limit(batch))
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    session.execute(update(t).where(t.c.id.in_(pick))
-                    .values(claimed_by=worker, claimed_at=now, attempts=t.c.attempts + 1))
+    session.execute(update(t).where(t.c.id.in_(pick)).values(claimed_by=worker, claimed_at=now))
     session.commit()
     return list(session.scalars(select(SearchOutbox).where(SearchOutbox.claimed_by == worker)
                                 .order_by(SearchOutbox.id)))
@@ -763,8 +763,9 @@ def drain(batch: int = 500, max_batches: int | None = None, now: dt.datetime | N
                     refused += len(keep)
                     held += keep  # stay claimed until this drain ends: tried once per drain
                     session.rollback()
+                    # only a refusal counts towards setting a row aside (an outage does not)
                     session.execute(update(SearchOutbox).where(SearchOutbox.id.in_(keep))
-                                    .values(last_error=error))
+                                    .values(last_error=error, attempts=SearchOutbox.attempts + 1))
                     log.error("search outbox: Elasticsearch refused %d documents, %d rows kept: %s",
                               len(exc.failed), len(keep), error)
                 except Exception as exc:  # noqa: BLE001 - cluster unreachable: release the claim, keep the rows
@@ -1000,35 +1001,37 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
 
         es = get_es_engine()
     if es is not None:
-        # hold the writer's lease for the whole rebuild: drains wait, and what changes meanwhile
-        # stays in the outbox until the new index is in place
-        # (on SQLite the rebuild's own write transaction blocks every other writer, the lease row
-        # included, so there it is taken once for long enough instead of renewed per batch)
+        # hold the writer's lease for the whole rebuild, up to the alias switch: drains wait, and
+        # what changes meanwhile stays in the outbox until the new index is in place. Taken once
+        # for an hour (on SQLite the rebuild's write transaction would block a renewal); released
+        # however the rebuild ends, so only a killed process leaves it to expire
         lease = "reindex-" + uuid.uuid4().hex[:12]
-        lease_seconds = SYNC_LEASE_SECONDS if engine.dialect.name == "postgresql" else 3600
         deadline = time.monotonic() + SYNC_LEASE_SECONDS + 5
-        while not acquire_lease(lease, seconds=lease_seconds):
+        while not acquire_lease(lease, seconds=REINDEX_LEASE_SECONDS):
             if time.monotonic() > deadline:
                 say("Elasticsearch 正由其他进程写入，本次只重建内置索引")
                 es, lease = None, None
                 break
             time.sleep(0.5)
     postgres = engine.dialect.name == "postgresql"
-    if postgres:
-        _start_change_log(engine)
-    with Session(engine) as session:
-        total = session.scalar(select(func.count()).select_from(Product).where(sellable_condition()))
-        outbox_mark = session.scalar(select(func.max(SearchOutbox.id))) or 0
-    say(f"重建搜索索引：{total} 件在售商品")
-    if es is not None:
-        try:
-            es_job = es.start_reindex()
-        except Exception as exc:  # noqa: BLE001
-            say(f"Elasticsearch 不可用，只重建内置索引：{exc}")
-            es_job = None
-    done = 0
-    bulk = postgres and total >= bulk_rebuild_min()
+    es_info = None
+    change_log = False
     try:
+        if postgres:
+            _start_change_log(engine)
+            change_log = True
+        with Session(engine) as session:
+            total = session.scalar(select(func.count()).select_from(Product).where(sellable_condition()))
+            outbox_mark = session.scalar(select(func.max(SearchOutbox.id))) or 0
+        say(f"重建搜索索引：{total} 件在售商品")
+        if es is not None:
+            try:
+                es_job = es.start_reindex()
+            except Exception as exc:  # noqa: BLE001
+                say(f"Elasticsearch 不可用，只重建内置索引：{exc}")
+                es_job = None
+        done = 0
+        bulk = postgres and total >= bulk_rebuild_min()
         with engine.begin() as conn:
             table = "search_doc"
             if postgres:
@@ -1061,8 +1064,6 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                 write_rendered(conn, rows, table=table)
                 if es_job is not None:
                     try:
-                        if postgres and not acquire_lease(lease):
-                            raise RuntimeError("lost the Elasticsearch writer's lease")
                         es_job.add(docs)
                     except Exception as exc:  # noqa: BLE001
                         say(f"Elasticsearch 写入失败，放弃本次 ES 重建：{exc}")
@@ -1084,43 +1085,43 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                 conn.exec_driver_sql(SQLITE_DDL[1])
                 conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
                 conn.exec_driver_sql("ANALYZE search_doc")
+        if postgres:
+            _stop_change_log(engine)
+            change_log = False
+            with engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+                t_clean = time.perf_counter()
+                # statistics and the visibility map of the new documents; after a row-by-row rebuild
+                # also merges the GIN pending list and reclaims the old documents (dead tuples and
+                # their GIN entries) at once; else every search scans them until autovacuum comes
+                # (measured: p95 ×5 after a few rebuilds)
+                conn.exec_driver_sql("VACUUM (ANALYZE) search_doc")
+                say(f"VACUUM/GIN 合并用时 {time.perf_counter() - t_clean:.1f} 秒")
+        if es_job is not None:
+            job, es_job = es_job, None
+            try:
+                es_info = job.finish()
+                with Session(engine) as session:  # changes before the rebuild are in the new index
+                    session.execute(delete(SearchOutbox).where(SearchOutbox.id <= outbox_mark,
+                                                               SearchOutbox.claimed_at.is_(None)))
+                    session.commit()
+            except Exception as exc:  # noqa: BLE001
+                say(f"Elasticsearch 切换失败：{exc}")
+                es_info = {"error": str(exc)[:300]}
+                job.abandon()
     except BaseException:
         if es_job is not None:
             es_job.abandon()
-        if postgres:
+        raise
+    finally:
+        if change_log:
             _stop_change_log(engine)
         if lease is not None:
             release_lease(lease)
-        raise
-    if postgres:
-        _stop_change_log(engine)
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
-            t_clean = time.perf_counter()
-            # statistics and the visibility map of the new documents; after a row-by-row rebuild
-            # also merges the GIN pending list and reclaims the old documents (dead tuples and
-            # their GIN entries) at once; else every search scans them until autovacuum comes
-            # (measured: p95 ×5 after a few rebuilds)
-            conn.exec_driver_sql("VACUUM (ANALYZE) search_doc")
-            say(f"VACUUM/GIN 合并用时 {time.perf_counter() - t_clean:.1f} 秒")
-    es_info = None
-    if es_job is not None:
-        try:
-            es_info = es_job.finish()
-            with Session(engine) as session:  # changes before the rebuild are in the new index
-                session.execute(delete(SearchOutbox).where(SearchOutbox.id <= outbox_mark,
-                                                           SearchOutbox.claimed_at.is_(None)))
-                session.commit()
-        except Exception as exc:  # noqa: BLE001
-            say(f"Elasticsearch 切换失败：{exc}")
-            es_info = {"error": str(exc)[:300]}
-            es_job.abandon()
-    if lease is not None:
-        release_lease(lease)
-        if es_info and "error" not in es_info:
-            # what changed during the rebuild waited in the outbox: apply it to the new index
-            _after_commit_drain()
+    if lease is not None and es_info and "error" not in es_info:
+        # what changed during the rebuild waited in the outbox: apply it to the new index
+        _after_commit_drain()
     from . import clear_caches
 
     clear_caches()

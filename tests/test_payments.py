@@ -299,6 +299,26 @@ def test_refunds_partial_then_full_with_limits(client, world, card):
     assert [(r.before["spent"], r.after["spent"]) for r in returned] == [("14399.97", "14299.97"), ("14299.97", "0.00")]
 
 
+def test_a_payment_captured_before_acceptance_and_refunded_on_cancellation_leaves_spent_alone(client, world, card):
+    """Captured early (the gateway reports it), then the order is cancelled: the full refund goes
+    back to the card, the reservation is released, and no other order's spent money moves."""
+    from orders.models import Order
+
+    paid = world.place(quantity=1, payment_method="card")
+    world.deliver_and_accept(paid)                      # spent: 4,799.99
+    order = world.place(payment_method="card")
+    intent = payment_of(order.id).stripe_payment_intent_id
+    pi = card.v1.payment_intents.capture(intent).to_dict()
+    body, headers = _signed({"id": "evt_early_capture", "object": "event", "type": "payment_intent.succeeded",
+                             "livemode": False, "created": pi["created"], "data": {"object": pi}})
+    assert client.post("/payments/stripe/webhook", data=body, headers=headers).get_json()["result"] == "captured"
+    assert fresh(Order, order.id).status == "submitted"
+    world.move(order, ("cancelled", world.buyer, "需求取消"))
+    assert payment_of(order.id).status == "refunded"
+    budget = fresh(type(world.budget), world.budget.id)
+    assert (budget.spent, budget.reserved) == (Decimal("4799.99"), Decimal("0.00"))
+
+
 def test_a_refund_made_at_the_gateway_returns_money_to_the_budget_once(client, world, card):
     order = world.place(payment_method="card")
     world.deliver_and_accept(order)

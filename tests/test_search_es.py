@@ -323,10 +323,12 @@ def test_elasticsearch_down_writes_succeed_search_falls_back_and_backlog_is_appl
     assert health["ok"] is False and health["backlog"] == 1 and health["fallback"]
     assert health["engine"] in ("sqlite-fts5", "postgres-fts")
 
+    for _ in range(8):                                 # a long outage: the drains keep failing...
+        assert drain()["applied"] == 0
     cluster.down = False
     get_es_engine().mark_up()
-    result = drain()
-    assert result["applied"] == 1 and result["left"] == 0
+    result = drain()                                   # ...and the change is not set aside for that
+    assert result["applied"] == 1 and result["left"] == 0 and result["set_aside"] == 0
     assert cluster.docs("govmall-test")[str(printer.id)]["title"].endswith("降价")
     health = client.get("/api/v1/health").get_json()["search"]
     assert health == {**health, "ok": True, "engine": "elasticsearch", "backlog": 0, "fallback": None}
@@ -510,3 +512,23 @@ def test_a_refused_query_is_answered_by_the_embedded_engine_without_switching_el
     assert not get_es_engine().down
     data = client.get("/api/v1/search", query_string={"q": "打印机"}).get_json()
     assert data["engine"] == "elasticsearch" and data.get("fallback") is None
+
+
+def test_a_rebuild_that_fails_gives_back_the_lease_and_switches_the_change_log_off(app, cluster, catalog):
+    from sqlalchemy import text
+
+    from search.indexing import acquire_lease, rebuild_index, release_lease
+
+    def fail(done, total):
+        raise RuntimeError("disk full (test)")
+
+    db.session.commit()
+    with app.app_context(), pytest.raises(RuntimeError):
+        rebuild_index(on_batch=fail, batch_size=1)
+    assert acquire_lease("the-next-drain")              # not held by the dead rebuild
+    release_lease("the-next-drain")
+    assert set(cluster.indices) <= {i for members in cluster.aliases.values() for i in members}  # no half index
+    if db.engine.dialect.name == "postgresql":
+        enabled = db.session.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'search_doc_rebuild_note' "
+                                          "AND tgenabled <> 'D'")).scalar()
+        assert enabled == 0
