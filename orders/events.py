@@ -9,6 +9,8 @@ retried) go through Celery after commit.
   rules passed and before the products are locked (``ref``: id, number, placed_at, total,
   payment_method): a receiver may hold the money (the card) and return the hold; it may raise
   ServiceError to refuse. Slow outside calls belong here, not under the product locks.
+- ``order_not_placed.send(ref, hold=...)`` when placing fails after a hold was taken (a rule
+  refused on the locked rows, a savepoint rolled back): the receiver releases the hold at once.
 - ``order_placed.send(order, new=True, hold=..., payment_method_id=...)`` after an order and its
   lines are flushed (status submitted); ``new`` says the order was inserted in this transaction
   (a re-announcement omits it); ``hold`` is what ``order_authorizing`` returned.
@@ -19,5 +21,6 @@ from blinker import Namespace
 _signals = Namespace()
 
 order_authorizing = _signals.signal("order-authorizing")
+order_not_placed = _signals.signal("order-not-placed")
 order_placed = _signals.signal("order-placed")
 order_transitioned = _signals.signal("order-transitioned")

@@ -40,7 +40,7 @@ from mall.problems import Problem, ServiceError
 from mall.timeutil import as_utc, today, utcnow
 
 from . import stripe_gateway as gateway
-from .events import order_authorizing, order_placed, order_transitioned
+from .events import order_authorizing, order_not_placed, order_placed, order_transitioned
 from .models import Order, Payment, PaymentRefund, StripeEvent
 
 log = logging.getLogger(__name__)
@@ -511,6 +511,16 @@ def _on_order_authorizing(ref, payment_method_id=None, **kwargs):
     return None
 
 
+def _on_order_not_placed(ref, hold=None, **kwargs) -> None:
+    """Release now (not at the end of the outer transaction, which a savepoint's failure need
+    not roll back), and forget the pending void."""
+    if hold is None:
+        return
+    pending = db.session().info.get(_PENDING_VOIDS) or []
+    db.session().info[_PENDING_VOIDS] = [v for v in pending if v[0] != hold.id]
+    _release_quietly(hold.id, idempotency_key(ref, "authorize-void"))
+
+
 def _on_order_placed(order: Order, **kwargs) -> None:
     if order.payment_method == CARD:
         authorize_card(order, payment_method_id=kwargs.get("payment_method_id"), hold=kwargs.get("hold"))
@@ -540,5 +550,6 @@ def _on_order_transitioned(order: Order, change=None, **kwargs) -> None:
 
 
 order_authorizing.connect(_on_order_authorizing)
+order_not_placed.connect(_on_order_not_placed)
 order_placed.connect(_on_order_placed)
 order_transitioned.connect(_on_order_transitioned)

@@ -160,6 +160,7 @@ class PriorOrder:
     placed_on: dt.date
     category_code: str
     amount: Decimal
+    from_competition: bool = False  # placed from a 二次竞价 award
 
 
 @dataclass(frozen=True)
@@ -405,17 +406,21 @@ def rule_split_purchase(ctx: CheckoutContext) -> list[Problem]:
         numbers = [o.number for o in sorted(prior, key=lambda o: (o.placed_on, o.order_id))]
         if combined < threshold:
             limit = policy.direct_purchase_limit
-            if combined > limit and ctx.total <= limit and ctx.competition_id is None:
+            # orders from a 二次竞价 did not avoid one: they do not count here
+            direct = [o for o in prior if not o.from_competition]
+            combined = sum((o.amount for o in direct), ZERO) + this
+            if direct and combined > limit and ctx.total <= limit and ctx.competition_id is None:
                 # each order under the direct limit, together above it: the 二次竞价 may have been
                 # avoided; the finance bureau judges (whatever split_action says: that is for
                 # crossing the decentralized threshold, which makes it 政府采购)
+                direct_numbers = [o.number for o in sorted(direct, key=lambda o: (o.placed_on, o.order_id))]
                 out.append(_p("split_below_competition_flagged",
-                              f"【化整为零】本单位{policy.split_window_days}天内已{len(prior)}次采购{ln.category_name}"
+                              f"【化整为零】本单位{policy.split_window_days}天内已{len(direct)}次采购{ln.category_name}"
                               f"（{ln.category_code}），连同本单合计{yuan(combined)}，超过单笔直接选定限额{yuan(limit)}"
                               f"（{policy.name}），疑似拆分订单规避二次竞价，已提示财政部门核查", r,
                               severity="warning", category_code=ln.category_code,
-                              window_days=policy.split_window_days, prior_orders=len(prior),
-                              prior_numbers=",".join(numbers), prior_amount=combined - this, this_order=this,
+                              window_days=policy.split_window_days, prior_orders=len(direct),
+                              prior_numbers=",".join(direct_numbers), prior_amount=combined - this, this_order=this,
                               combined=combined, limit=limit, policy=policy.name))
             continue
         refuse = policy.split_action != "flag"

@@ -52,7 +52,7 @@ from mall.timeutil import LOCAL_TZ, as_utc, utcnow
 from suppliers.models import SupplierProfile
 
 from . import lifecycle, rules, workdays
-from .events import order_authorizing, order_placed, order_transitioned
+from .events import order_authorizing, order_not_placed, order_placed, order_transitioned
 from .models import (BudgetLine, IdempotencyRecord, Order, OrderLine, OrderStatusChange, Payment,
                      RiskFlag)
 from .rules import (AgreementFacts, BudgetFacts, CheckoutContext, Evaluation, LineFacts, PolicyFacts,
@@ -221,9 +221,10 @@ def _year_totals_query(unit_id: int, year: int, codes: list[str]):
 
 
 def _prior_orders_query(unit_id: int, year: int, codes: list[str], since: dt.date | None):
-    q = (select(Order.id, Order.number, Order.placed_at, OrderLine.category_code, func.sum(OrderLine.line_total))
+    q = (select(Order.id, Order.number, Order.placed_at, OrderLine.category_code, func.sum(OrderLine.line_total),
+                Order.competition_id)
          .join(OrderLine, OrderLine.order_id == Order.id).where(*_placed(unit_id, year, codes))
-         .group_by(Order.id, Order.number, Order.placed_at, OrderLine.category_code))
+         .group_by(Order.id, Order.number, Order.placed_at, OrderLine.category_code, Order.competition_id))
     if since is not None:
         q = q.where(Order.placed_at >= _window_start(since))
     return q
@@ -236,7 +237,7 @@ def _window_start(since: dt.date) -> dt.datetime:
 
 def _prior_order(r) -> PriorOrder:
     return PriorOrder(order_id=r[0], number=r[1], placed_on=local_date(r[2]), category_code=r[3],
-                      amount=Decimal(r[4] or 0))
+                      amount=Decimal(r[4] or 0), from_competition=r[5] is not None)
 
 
 def year_totals(session, unit_id: int, year: int, category_codes: Iterable[str]) -> dict[str, Decimal]:
@@ -266,7 +267,7 @@ def _order_history_statement():
     null_int, null_str = sa_null().cast(Integer), sa_null().cast(String)
     totals_q = _year_totals_query(unit_id, year, codes).with_only_columns(
         null_int, null_str, sa_null().cast(Order.placed_at.type), OrderLine.category_code,
-        func.sum(OrderLine.line_total))
+        func.sum(OrderLine.line_total), null_int)
     prior_q = _prior_orders_query(unit_id, year, codes, None).where(
         Order.placed_at >= bindparam("start", type_=Order.placed_at.type))
     return union_all(totals_q, prior_q)
@@ -587,72 +588,77 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
     ref = OrderRef(order_id, number, now, ctx.total, payment_method)
     hold = next((r for _, r in order_authorizing.send(ref, payment_method_id=card_payment_method)
                  if r is not None), None)
-    # The product rows are locked last (shared by every buyer: held only until the commit) and the
-    # rules judge again with their locked state. Stock alone moved (other orders): the facts are
-    # updated in place; anything else changed (price, status, listing): everything is rebuilt.
-    locked = _lock_products(session, ids)
-    if any(locked.get(pid, ())[1:] != _product_state(p)[1:] for pid, p in products.items()):
-        suppliers = {}  # read afresh too
-        products = _load_products(session, ids, suppliers, refresh=True)
-        ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
-                            products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
-                            competition_id=competition_id, suppliers=suppliers)
-    else:
-        for pid, p in products.items():
-            set_committed_value(p, "stock", locked[pid][0])
-        ctx = replace(ctx, lines=tuple(replace(ln, stock=int(locked[ln.product_id][0] or 0)) for ln in ctx.lines))
-    evaluation = rules.evaluate(ctx)
-    if evaluation.errors:
-        raise ServiceError(evaluation.problems)
-    total = ctx.total
-    if hold is not None and total != ref.total:
-        raise ServiceError(Problem("order_total_changed",
-                                   f"下单过程中商品价格发生变化，订单金额由{yuan(ref.total)}变为{yuan(total)}，"
-                                   "订单未提交（公务卡冻结已撤销），请确认后重新提交",
-                                   figures={"held": ref.total, "total": total}), status=409)
-    audit_entries = [_reserve_budget(session, budget, total, number)]
-    for ln in ctx.lines:
-        audit_entries.append(_take_stock(session, products[ln.product_id], ln.quantity, number))
+    try:
+        # The product rows are locked last (shared by every buyer: held only until the commit) and the
+        # rules judge again with their locked state. Stock alone moved (other orders): the facts are
+        # updated in place; anything else changed (price, status, listing): everything is rebuilt.
+        locked = _lock_products(session, ids)
+        if any(locked.get(pid, ())[1:] != _product_state(p)[1:] for pid, p in products.items()):
+            suppliers = {}  # read afresh too
+            products = _load_products(session, ids, suppliers, refresh=True)
+            ctx = build_context(session, unit_id=user.organisation_id, budget=budget, budget_line_id=budget_line_id,
+                                products=products, lines=reqs, order_date=order_date, payment_method=payment_method,
+                                competition_id=competition_id, suppliers=suppliers)
+        else:
+            for pid, p in products.items():
+                set_committed_value(p, "stock", locked[pid][0])
+            ctx = replace(ctx, lines=tuple(replace(ln, stock=int(locked[ln.product_id][0] or 0)) for ln in ctx.lines))
+        evaluation = rules.evaluate(ctx)
+        if evaluation.errors:
+            raise ServiceError(evaluation.problems)
+        total = ctx.total
+        if hold is not None and total != ref.total:
+            raise ServiceError(Problem("order_total_changed",
+                                       f"下单过程中商品价格发生变化，订单金额由{yuan(ref.total)}变为{yuan(total)}，"
+                                       "订单未提交（公务卡冻结已撤销），请确认后重新提交",
+                                       figures={"held": ref.total, "total": total}), status=409)
+        audit_entries = [_reserve_budget(session, budget, total, number)]
+        for ln in ctx.lines:
+            audit_entries.append(_take_stock(session, products[ln.product_id], ln.quantity, number))
 
-    order = Order(id=order_id, number=number, buyer_unit_id=user.organisation_id, buyer_user_id=user.id,
-                  supplier_id=ctx.lines[0].supplier_id, budget_line_id=budget.id, zone_code=ctx.lines[0].zone_code,
-                  agreement_id=next((ln.agreement.id for ln in ctx.lines if ln.agreement is not None), None),
-                  status="submitted", payment_method=payment_method, budget_year=ctx.budget_year,
-                  is_sme=all(bool(products[ln.product_id].is_sme) for ln in ctx.lines),
-                  policy_snapshot=_judged_by(ctx), rule_results=evaluation.results, note=note,
-                  delivery_address=delivery_address, placed_at=now, competition_id=competition_id,
-                  confirm_deadline=workdays.calendar().deadline(now, workdays.confirm_workdays()))
-    reference_total = ZERO
-    savings_total = ZERO
-    for line_id, ln in zip(line_ids, ctx.lines):
-        p = products[ln.product_id]
-        ref = Decimal(ln.reference_price).quantize(CENT)
-        savings = ((ref - ln.unit_price) * ln.quantity).quantize(CENT)
-        reference_total += (ref * ln.quantity).quantize(CENT)
-        savings_total += savings
-        order.lines.append(OrderLine(
-            id=line_id, product_id=p.id, category_code=p.category_code, title=p.title, brand=p.brand, model=p.model,
-            unit=ln.unit, quantity=ln.quantity, unit_price=ln.unit_price, reference_price=ref,
-            line_total=ln.line_total, savings=savings,
-            agreement_price_id=ln.agreement.price_id if ln.agreement is not None else None))
-    order.buyer_unit = unit
-    order.supplier = (suppliers.get(order.supplier_id) or (None,))[0] or session.get(Organisation, order.supplier_id)
-    order.total = total
-    order.reference_total = reference_total
-    order.savings = savings_total
-    order.history.append(OrderStatusChange(from_status=None, to_status="submitted", actor_id=user.id,
-                                           actor_role=user.role, note=note, created_at=now))
-    session.add(order)
-    for p in evaluation.warnings:
-        if p.code in ("split_purchase_flagged", "split_below_competition_flagged"):
-            session.add(RiskFlag(order=order, kind="split_suspected", message=p.message,
-                                 figures=p.to_dict().get("figures", {}), status="open", created_at=now))
-    if before_flush is not None:
-        # e.g. the API's answer: built before the flush, outside the audit chain's lock
-        before_flush(order, evaluation)
-    _flush_audited(session, audit_entries)
-    order_placed.send(order, new=True, payment_method_id=card_payment_method, hold=hold)
-    return order, evaluation
+        order = Order(id=order_id, number=number, buyer_unit_id=user.organisation_id, buyer_user_id=user.id,
+                      supplier_id=ctx.lines[0].supplier_id, budget_line_id=budget.id, zone_code=ctx.lines[0].zone_code,
+                      agreement_id=next((ln.agreement.id for ln in ctx.lines if ln.agreement is not None), None),
+                      status="submitted", payment_method=payment_method, budget_year=ctx.budget_year,
+                      is_sme=all(bool(products[ln.product_id].is_sme) for ln in ctx.lines),
+                      policy_snapshot=_judged_by(ctx), rule_results=evaluation.results, note=note,
+                      delivery_address=delivery_address, placed_at=now, competition_id=competition_id,
+                      confirm_deadline=workdays.calendar().deadline(now, workdays.confirm_workdays()))
+        reference_total = ZERO
+        savings_total = ZERO
+        for line_id, ln in zip(line_ids, ctx.lines):
+            p = products[ln.product_id]
+            ref = Decimal(ln.reference_price).quantize(CENT)
+            savings = ((ref - ln.unit_price) * ln.quantity).quantize(CENT)
+            reference_total += (ref * ln.quantity).quantize(CENT)
+            savings_total += savings
+            order.lines.append(OrderLine(
+                id=line_id, product_id=p.id, category_code=p.category_code, title=p.title, brand=p.brand, model=p.model,
+                unit=ln.unit, quantity=ln.quantity, unit_price=ln.unit_price, reference_price=ref,
+                line_total=ln.line_total, savings=savings,
+                agreement_price_id=ln.agreement.price_id if ln.agreement is not None else None))
+        order.buyer_unit = unit
+        order.supplier = (suppliers.get(order.supplier_id) or (None,))[0] or session.get(Organisation, order.supplier_id)
+        order.total = total
+        order.reference_total = reference_total
+        order.savings = savings_total
+        order.history.append(OrderStatusChange(from_status=None, to_status="submitted", actor_id=user.id,
+                                               actor_role=user.role, note=note, created_at=now))
+        session.add(order)
+        for p in evaluation.warnings:
+            if p.code in ("split_purchase_flagged", "split_below_competition_flagged"):
+                session.add(RiskFlag(order=order, kind="split_suspected", message=p.message,
+                                     figures=p.to_dict().get("figures", {}), status="open", created_at=now))
+        if before_flush is not None:
+            # e.g. the API's answer: built before the flush, outside the audit chain's lock
+            before_flush(order, evaluation)
+        _flush_audited(session, audit_entries)
+        order_placed.send(order, new=True, payment_method_id=card_payment_method, hold=hold)
+        return order, evaluation
+    except BaseException:
+        if hold is not None:  # refused after the hold (or a savepoint rolled back): release it now
+            order_not_placed.send(ref, hold=hold)
+        raise
 
 
 def _judged_by(ctx) -> dict:

@@ -268,6 +268,12 @@ def test_orders_each_under_the_direct_limit_that_together_pass_it_are_flagged_no
                                          prior_orders=(prior(3, "148800", "A02010105"),))) == []
     # outside the window: nothing
     assert rules.rule_split_purchase(ctx(line, prior_orders=(prior(91, "148800", "A02010105"),))) == []
+    # an earlier order that came from a 二次竞价 avoided nothing: it does not count
+    from_competition = replace(prior(3, "450000", "A02010105", 6), from_competition=True)
+    assert rules.rule_split_purchase(ctx(line, prior_orders=(from_competition,))) == []
+    both = rules.rule_split_purchase(ctx(line, prior_orders=(from_competition, prior(2, "60000", "A02010105", 7))))
+    assert codes(both) == ["split_below_competition_flagged"]
+    assert (both[0].figures["combined"], both[0].figures["prior_numbers"]) == (D("208800.00"), "GM000007")
 
 
 def test_one_order_cannot_mix_zones_or_agreements():

@@ -253,6 +253,28 @@ def test_authorisation_is_released_when_the_placing_transaction_rolls_back(world
     assert [pi.id for pi in pis] == [intent] and pis[0].status == "canceled"
 
 
+def test_a_refusal_after_the_hold_releases_it_at_once_even_inside_a_savepoint(world, card, monkeypatch):
+    """The hold is taken before the product rows are locked; when the locked rows then refuse
+    (the last units sold meanwhile) the hold is cancelled at once, not left to the end of an outer
+    transaction that a savepoint's failure does not roll back (a 二次竞价 award tries bids so)."""
+    from mall.problems import ServiceError
+    from orders import payments, services
+
+    held = []
+    real_hold, real_lock = payments.hold_card, services._lock_products
+    monkeypatch.setattr(payments, "hold_card", lambda ref, pm=None: held.append(real_hold(ref, pm)) or held[-1])
+    monkeypatch.setattr(services, "_lock_products",
+                        lambda session, ids: {pid: (0,) + tuple(v[1:]) for pid, v in real_lock(session, ids).items()})
+    savepoint = db.session.begin_nested()
+    with pytest.raises(ServiceError) as refused:
+        services.place_order(world.buyer, budget_line_id=world.budget.id, lines=[(world.product.id, 1)],
+                             payment_method="card")
+    savepoint.rollback()
+    db.session.commit()                                  # the outer transaction goes on
+    assert [p.code for p in refused.value.problems if p.severity == "error"] == ["stock_insufficient"]
+    assert len(held) == 1 and card.v1.payment_intents.retrieve(held[0].id).status == "canceled"
+
+
 # --------------------------------------------------------------------------- refunds
 
 def test_refunds_partial_then_full_with_limits(client, world, card):
