@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask import current_app
@@ -53,6 +54,7 @@ from mall.timeutil import LOCAL_TZ, as_utc, utcnow
 from suppliers.models import SIZE_LABELS, SmeDeclaration, SupplierProfile
 
 from . import notifications, workdays
+from .payments import CARD_TOKEN
 from .models import (BudgetLine, Competition, CompetitionBid, CompetitionInvite, Order, RotationAward)
 
 log = logging.getLogger(__name__)
@@ -250,6 +252,10 @@ def create_competition(user, data: dict, now: dt.datetime | None = None) -> Comp
     if payment_method not in ("treasury", "card"):
         problems.append(_p("invalid_payment_method", "支付方式须为公务卡（card）或国库集中支付（treasury）",
                            "payment_method"))
+    card = (str(data.get("card_payment_method") or "").strip() or None) if payment_method == "card" else None
+    if card is not None and not re.fullmatch(CARD_TOKEN, card):
+        problems.append(_p("invalid_card_payment_method", "公务卡支付令牌须以 pm_ 开头（发卡行提供）",
+                           "card_payment_method"))
     delivery_address = (str(data.get("delivery_address") or "").strip() or None)
     if delivery_address and len(delivery_address) > 300:
         problems.append(_p("address_too_long", "交付地点不能超过300字", "delivery_address"))
@@ -337,7 +343,8 @@ def create_competition(user, data: dict, now: dt.datetime | None = None) -> Comp
                        buyer_unit_id=user.organisation_id, buyer_user_id=user.id, category_code=code,
                        agreement_id=agreement.id if agreement else None, title=title, quantity=quantity,
                        specs=specs, budget_line_id=budget.id, budget_amount=budget_amount,
-                       payment_method=payment_method, delivery_address=delivery_address, deadline=deadline,
+                       payment_method=payment_method, card_payment_method=card,
+                       delivery_address=delivery_address, deadline=deadline,
                        status="open", sme_price_deduction=Decimal(policy.sme_price_deduction or Decimal("0.10")),
                        policy_snapshot=policy_snapshot(policy), created_at=now)
     db.session.add(comp)
@@ -507,7 +514,8 @@ def _place(comp: Competition, buyer: User, product_id: int, unit_price: Decimal,
         buyer, budget_line_id=comp.budget_line_id,
         lines=[{"product_id": product_id, "quantity": comp.quantity, "unit_price": unit_price}],
         payment_method=comp.payment_method, note=f"{comp.method_label}{comp.number}成交",
-        delivery_address=comp.delivery_address, competition_id=comp.id, now=now)
+        delivery_address=comp.delivery_address, competition_id=comp.id, now=now,
+        card_payment_method=comp.card_payment_method)
     return order
 
 

@@ -35,6 +35,8 @@ class CompetitionInSchema(ma.Schema):
     agreement_id = Id(allow_none=True, strict=True,
                         metadata={"description": "rotation agreement when several cover the 品目"})
     payment_method = ma.fields.String(load_default="treasury", validate=ma.validate.OneOf(["treasury", "card"]))
+    card_payment_method = ma.fields.String(allow_none=True, metadata={
+        "description": "payment_method card: the official card's token (pm_…) the awarded order is held on"})
     delivery_address = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=300))
 
 

@@ -38,6 +38,9 @@ class CompetitionForm(FlaskForm):
     method = SelectField("采购方式", choices=[("auto", "按协议自动确定"), ("competition", "二次竞价"),
                                           ("rotation", "顺序轮候")], default="auto")
     payment_method = SelectField("支付方式", choices=[("treasury", "国库集中支付"), ("card", "公务卡")])
+    card_payment_method = StringField("公务卡支付令牌", validators=[Optional(), Length(max=203)],
+                                      render_kw={"placeholder": "选择公务卡时填写：发卡行提供，以 pm_ 开头",
+                                                 "autocomplete": "off"})
     delivery_address = StringField("交付地点", validators=[Optional(), Length(max=300)])
     submit = SubmitField("发布")
 
@@ -82,7 +85,8 @@ def new():
         form.deadline.data = as_utc(nxt).astimezone(LOCAL_TZ).replace(tzinfo=None, second=0, microsecond=0)
     if form.validate_on_submit():
         data = {k: form[k].data for k in ("category_code", "title", "quantity", "specs", "budget_line_id",
-                                          "budget_amount", "method", "payment_method", "delivery_address")}
+                                          "budget_amount", "method", "payment_method", "card_payment_method",
+                                          "delivery_address")}
         data["deadline"] = form.deadline.data.isoformat() if form.deadline.data else None
         try:
             comp = svc.create_competition(current_user, data)

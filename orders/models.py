@@ -314,6 +314,8 @@ class Competition(db.Model):
     budget_line_id: Mapped[int] = mapped_column(ForeignKey("budget_line.id"))
     budget_amount: Mapped[Decimal] = mapped_column(Money)  # 采购预算 (the highest total accepted)
     payment_method: Mapped[str] = mapped_column(String(20), default="treasury")
+    # the official card's token (issuing bank, Stripe pm_…) the awarded order is held on
+    card_payment_method: Mapped[Optional[str]] = mapped_column(String(210))
     delivery_address: Mapped[Optional[str]] = mapped_column(String(300))
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)

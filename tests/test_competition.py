@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from mall.extensions import db
 from mall.timeutil import LOCAL_TZ, utcnow
 from tests.conftest import bearer
-from tests.payments_localstripe import fast_passwords  # noqa: F401
+from tests.payments_localstripe import fast_passwords, localstripe  # noqa: F401
 
 
 class Mall:
@@ -364,3 +364,21 @@ def test_pages_publish_bid_award_and_public_result(client, auth, mall):
     public = client.get(f"/competitions/{comp.id}/result")
     assert public.status_code == 200 and mall.micro.name in public.get_data(as_text=True)
     assert comp.number in client.get("/competitions/results").get_data(as_text=True)
+
+
+def test_a_card_competition_holds_the_awarded_order_on_the_card_named_at_publishing(client, mall, localstripe):
+    """The award may come from the scheduler, with no buyer present: the card token is given when
+    the requirement is published, checked then, and the awarded order is held on that card."""
+    from orders.models import Payment
+
+    bad = client.post("/api/v1/competitions", headers=bearer(mall.buyer_token),
+                      json=mall.requirement(payment_method="card", card_payment_method="6225880123456789"))
+    assert bad.status_code == 422 and "invalid_card_payment_method" in {p["code"] for p in bad.get_json()["problems"]}
+    comp = publish(client, mall, payment_method="card", card_payment_method="pm_card_visa")
+    assert bid(client, mall, comp["id"], mall.large, "4500.00").status_code == 201
+    close_bidding(comp["id"])
+    resp = client.post(f"/api/v1/competitions/{comp['id']}/award", headers=bearer(mall.buyer_token))
+    assert resp.status_code == 200, resp.get_json()
+    payment = db.session.scalars(select(Payment).where(Payment.order_id == resp.get_json()["order_id"])).one()
+    assert (payment.method, payment.status, payment.amount, payment.card_last4) == \
+        ("card", "authorized", Decimal("225000.00"), "4242")
