@@ -1049,6 +1049,9 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 conn.exec_driver_sql("DELETE FROM search_doc")
             else:
+                # Python's sqlite3 opens the transaction only at a DML statement and would run the
+                # DDL before it in autocommit: a failed rebuild would leave the FTS table dropped
+                conn.exec_driver_sql("DELETE FROM search_doc WHERE 0")
                 # dropping the FTS table is far faster than deleting its rows one by one
                 conn.exec_driver_sql("DROP TRIGGER IF EXISTS search_doc_fts_delete")
                 conn.exec_driver_sql("DROP TABLE IF EXISTS search_fts")

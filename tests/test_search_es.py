@@ -523,8 +523,15 @@ def test_a_rebuild_that_fails_gives_back_the_lease_and_switches_the_change_log_o
         raise RuntimeError("disk full (test)")
 
     db.session.commit()
+    before = db.session.execute(text("SELECT count(*) FROM search_doc")).scalar()
     with app.app_context(), pytest.raises(RuntimeError):
         rebuild_index(on_batch=fail, batch_size=1)
+    db.session.rollback()
+    # the embedded index is as it was: the rebuild's transaction rolled back whole (on SQLite the
+    # FTS table it drops first included)
+    assert db.session.execute(text("SELECT count(*) FROM search_doc")).scalar() == before == 2
+    if db.engine.dialect.name == "sqlite":
+        assert db.session.execute(text("SELECT count(*) FROM search_fts")).scalar() == 2
     assert acquire_lease("the-next-drain")              # not held by the dead rebuild
     release_lease("the-next-drain")
     assert set(cluster.indices) <= {i for members in cluster.aliases.values() for i in members}  # no half index
