@@ -14,6 +14,7 @@ from mall.authz import permission_required
 from mall.extensions import db
 from mall.forms import apply_problems
 from mall.problems import ServiceError
+from mall.routing import MAX_ID
 from mall.timeutil import today
 from . import agreements as svc
 from . import operations, pinmu
@@ -25,7 +26,6 @@ from .models import (AGREEMENT_KINDS, AGREEMENT_STATUSES, ZONE_CENTRAL, Agreemen
                      AgreementSupplier, PolicyVersion, Product, Solicitation, Zone)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-MAX_ID = 2147483647
 
 POLICY_DEFAULTS = {  # central figures (国办发〔2019〕55号 etc.), for the first version
     "decentralized_threshold_goods": "1000000", "decentralized_threshold_services": "1000000",

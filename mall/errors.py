@@ -36,11 +36,15 @@ def is_api() -> bool:
     return request.path.startswith("/api/")
 
 
-def api_error(status: int, code: str, message: str, details=None):
+def _error_body(code: str, message: str, details=None) -> dict:
     body = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
-    return jsonify(body), status
+    return body
+
+
+def api_error(status: int, code: str, message: str, details=None):
+    return jsonify(_error_body(code, message, details)), status
 
 
 def init_app(app):
@@ -52,10 +56,10 @@ def init_app(app):
             # every problem under "problems", so a client reads refusals one way
             p = exc.problems[0]
             details = {k: v for k, v in p.to_dict().items() if k not in ("code", "message")}
-            body, status = api_error(exc.status, p.code, p.message, details or None)
+            body = _error_body(p.code, p.message, details or None)
             if exc.status == 422:
-                body = jsonify({**body.get_json(), "problems": [q.to_dict() for q in exc.problems]})
-            return body, status
+                body["problems"] = [q.to_dict() for q in exc.problems]
+            return jsonify(body), exc.status
         return render_template("error.html", status=exc.status,
                                messages=[p.message for p in exc.problems]), exc.status
 

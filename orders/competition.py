@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask import current_app
@@ -50,11 +49,12 @@ from mall.authz import require
 from mall.db_setup import is_postgres
 from mall.extensions import db
 from mall.problems import Forbidden, NotFound, Problem, ServiceError
+from mall.routing import MAX_ID
 from mall.timeutil import LOCAL_TZ, as_utc, utcnow
 from suppliers.models import SIZE_LABELS, SmeDeclaration, SupplierProfile
 
 from . import notifications, workdays
-from .payments import CARD_TOKEN
+from .payments import invalid_card_token
 from .models import (BudgetLine, Competition, CompetitionBid, CompetitionInvite, Order, RotationAward)
 
 log = logging.getLogger(__name__)
@@ -253,14 +253,14 @@ def create_competition(user, data: dict, now: dt.datetime | None = None) -> Comp
         problems.append(_p("invalid_payment_method", "支付方式须为公务卡（card）或国库集中支付（treasury）",
                            "payment_method"))
     card = (str(data.get("card_payment_method") or "").strip() or None) if payment_method == "card" else None
-    if card is not None and not re.fullmatch(CARD_TOKEN, card):
-        problems.append(_p("invalid_card_payment_method", "公务卡支付令牌须以 pm_ 开头（发卡行提供）",
-                           "card_payment_method"))
+    bad_card = invalid_card_token(card)
+    if bad_card is not None:
+        problems.append(bad_card)
     delivery_address = (str(data.get("delivery_address") or "").strip() or None)
     if delivery_address and len(delivery_address) > 300:
         problems.append(_p("address_too_long", "交付地点不能超过300字", "delivery_address"))
 
-    budget_line_id = parse_int(data.get("budget_line_id"), "预算指标编号", "budget_line_id", 1, 2**31 - 1)
+    budget_line_id = parse_int(data.get("budget_line_id"), "预算指标编号", "budget_line_id", 1, MAX_ID)
     budget = db.session.get(BudgetLine, budget_line_id)
     if budget is None or budget.unit_id != user.organisation_id:
         raise ServiceError(_p("budget_line_not_found", "预算指标不存在或不属于本单位", "budget_line_id", rule="budget"))
@@ -320,7 +320,7 @@ def create_competition(user, data: dict, now: dt.datetime | None = None) -> Comp
     else:
         wanted = data.get("agreement_id")
         if wanted not in (None, ""):
-            wanted = parse_int(wanted, "框架协议编号", "agreement_id", 1, 2**31 - 1)
+            wanted = parse_int(wanted, "框架协议编号", "agreement_id", 1, MAX_ID)
             agreement = next((a for a in rotation_agreements if a.id == wanted), None)
             if agreement is None:
                 problems.append(_p("rotation_agreement_invalid", "所选框架协议不是今日有效、覆盖该品目的顺序轮候协议",
@@ -393,7 +393,7 @@ def submit_bid(competition_id: int, user, data: dict, now: dt.datetime | None = 
     if comp.status != "open" or now >= as_utc(comp.deadline):
         raise ServiceError(_p("bidding_closed", f"报价已截止（截止时间{_local(comp.deadline)}），不能再报价或修改报价",
                               deadline=_local(comp.deadline)), status=409)
-    product_id = parse_int(data.get("product_id"), "报价商品", "product_id", 1, 2**31 - 1)
+    product_id = parse_int(data.get("product_id"), "报价商品", "product_id", 1, MAX_ID)
     unit_price = parse_money(data.get("unit_price"), "报价单价", "unit_price")
     note = (str(data.get("note") or "").strip() or None)
     if note and len(note) > 500:

@@ -11,7 +11,7 @@ retried) go through Celery after commit.
   ServiceError to refuse. Slow outside calls belong here, not under the product locks.
 - ``order_not_placed.send(ref, hold=...)`` when placing fails after a hold was taken (a rule
   refused on the locked rows, a savepoint rolled back): the receiver releases the hold at once.
-- ``order_placed.send(order, new=True, hold=..., payment_method_id=...)`` after an order and its
+- ``order_placed.send(order, new=True, hold=...)`` after an order and its
   lines are flushed (status submitted); ``new`` says the order was inserted in this transaction
   (a re-announcement omits it); ``hold`` is what ``order_authorizing`` returned.
 - ``order_transitioned.send(order, change=OrderStatusChange)`` after each status change.

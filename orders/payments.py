@@ -27,6 +27,7 @@ is guaranteed by a unique constraint on ``payment.order_id``.
 from __future__ import annotations
 
 import logging
+import re
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app, has_request_context
@@ -133,6 +134,14 @@ def _void_after_rollback(session, transaction):
 
 
 # --------------------------------------------------------------------------- card: authorise
+
+def invalid_card_token(value: str | None) -> Problem | None:
+    """The problem with a card token the buyer typed or sent (None: none given, or well formed)."""
+    if value is None or re.fullmatch(CARD_TOKEN, value):
+        return None
+    return Problem("invalid_card_payment_method", "公务卡支付令牌须以 pm_ 开头（发卡行提供）",
+                   field="card_payment_method")
+
 
 def authorize_card(order: Order, payment_method_id: str | None = None, hold=None) -> Payment:
     """The order's card payment: on the ``hold`` taken while it was placed (hold_card), else
@@ -339,25 +348,10 @@ def _return_to_budget(order: Order, value: Decimal, note: str) -> None:
     """Money refunded to the card goes back to the budget line it was spent from. The budget is
     spent when the order is paid; a payment captured before that (and refunded because the order
     was then cancelled) was never spent: releasing the reservation already gave it back."""
-    from sqlalchemy import update
+    from . import services
 
-    from .models import BudgetLine
-
-    if order.paid_at is None:
-        return
-
-    t = BudgetLine.__table__
-    row = db.session.execute(update(t).where(t.c.id == order.budget_line_id, t.c.spent >= value)
-                             .values(spent=t.c.spent - value).returning(t.c.spent)).first()
-    if row is None:
-        raise ServiceError(Problem("budget_state_inconsistent",
-                                   f"【预算指标】预算指标已支付金额少于退款金额{_money(value)}，请联系交易中心核查",
-                                   rule="budget"), status=409)
-    budget = db.session.identity_map.get(db.session.identity_key(BudgetLine, order.budget_line_id))
-    if budget is not None:
-        db.session.expire(budget, ["spent"])
-    audit.record("budget_line.refund", "budget_line", order.budget_line_id,
-                 before={"spent": row.spent + value}, after={"spent": row.spent}, note=note)
+    if order.paid_at is not None:
+        services.unspend_budget(db.session, order, value, note)
 
 
 # --------------------------------------------------------------------------- treasury
@@ -523,7 +517,7 @@ def _on_order_not_placed(ref, hold=None, **kwargs) -> None:
 
 def _on_order_placed(order: Order, **kwargs) -> None:
     if order.payment_method == CARD:
-        authorize_card(order, payment_method_id=kwargs.get("payment_method_id"), hold=kwargs.get("hold"))
+        authorize_card(order, hold=kwargs.get("hold"))
 
 
 def _on_order_transitioned(order: Order, change=None, **kwargs) -> None:

@@ -53,6 +53,7 @@ from suppliers.models import SupplierProfile
 
 from . import lifecycle, rules, workdays
 from .events import order_authorizing, order_not_placed, order_placed, order_transitioned
+from .payments import invalid_card_token
 from .models import (BudgetLine, IdempotencyRecord, Order, OrderLine, OrderStatusChange, Payment,
                      RiskFlag)
 from .rules import (AgreementFacts, BudgetFacts, CheckoutContext, Evaluation, LineFacts, PolicyFacts,
@@ -565,6 +566,10 @@ def place_order(user, *, budget_line_id, lines, payment_method: str = "treasury"
 def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_address, competition_id,
                  now, before_flush, card_payment_method=None) -> tuple[Order, Evaluation]:
     reqs, budget_line_id, payment_method = _check_inputs(user, budget_line_id, lines, payment_method)
+    card_payment_method = (card_payment_method or "").strip() or None if payment_method == "card" else None
+    bad_card = invalid_card_token(card_payment_method)
+    if bad_card is not None:
+        raise ServiceError(bad_card)
     note = (note or "").strip()[:MAX_NOTE] or None
     delivery_address = (delivery_address or "").strip()[:300] or None
     session = db.session
@@ -628,13 +633,13 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
         savings_total = ZERO
         for line_id, ln in zip(line_ids, ctx.lines):
             p = products[ln.product_id]
-            ref = Decimal(ln.reference_price).quantize(CENT)
-            savings = ((ref - ln.unit_price) * ln.quantity).quantize(CENT)
-            reference_total += (ref * ln.quantity).quantize(CENT)
+            reference = Decimal(ln.reference_price).quantize(CENT)
+            savings = ((reference - ln.unit_price) * ln.quantity).quantize(CENT)
+            reference_total += (reference * ln.quantity).quantize(CENT)
             savings_total += savings
             order.lines.append(OrderLine(
                 id=line_id, product_id=p.id, category_code=p.category_code, title=p.title, brand=p.brand, model=p.model,
-                unit=ln.unit, quantity=ln.quantity, unit_price=ln.unit_price, reference_price=ref,
+                unit=ln.unit, quantity=ln.quantity, unit_price=ln.unit_price, reference_price=reference,
                 line_total=ln.line_total, savings=savings,
                 agreement_price_id=ln.agreement.price_id if ln.agreement is not None else None))
         order.buyer_unit = unit
@@ -653,7 +658,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
             # e.g. the API's answer: built before the flush, outside the audit chain's lock
             before_flush(order, evaluation)
         _flush_audited(session, audit_entries)
-        order_placed.send(order, new=True, payment_method_id=card_payment_method, hold=hold)
+        order_placed.send(order, new=True, hold=hold)
         return order, evaluation
     except BaseException:
         if hold is not None:  # refused after the hold (or a savepoint rolled back): release it now
@@ -663,7 +668,7 @@ def _place_order(user, *, budget_line_id, lines, payment_method, note, delivery_
 
 def _judged_by(ctx) -> dict:
     """The policy version's figures, and which of its centralized-catalog items applied to which
-    品目 of this order (and for what amount), as the order keeps them."""
+    品目 of this order, as the order keeps them."""
     items = {ln.category_code: ln.central_item_code for ln in ctx.lines if ln.centralized and ln.central_item_code}
     return {**ctx.policy.snapshot, "centralized_items": items} if items else ctx.policy.snapshot
 
@@ -755,6 +760,22 @@ def get_visible_order(order_id: int, user=None) -> Order:
     if order is None or not can(user, "order.view", order):
         raise NotFound("订单")
     return order
+
+
+def unspend_budget(session, order: Order, amount: Decimal, note: str) -> None:
+    """Money refunded on a paid order goes back to its budget line (spent decreases), audited."""
+    t = BudgetLine.__table__
+    row = session.execute(update(t).where(t.c.id == order.budget_line_id, t.c.spent >= amount)
+                          .values(spent=t.c.spent - amount).returning(t.c.spent)).first()
+    if row is None:
+        raise ServiceError(Problem("budget_state_inconsistent",
+                                   f"【预算指标】预算指标已支付金额少于退款金额{yuan(amount)}，请联系交易中心核查",
+                                   rule="budget"), status=409)
+    budget = session.identity_map.get(session.identity_key(BudgetLine, order.budget_line_id))
+    if budget is not None:
+        session.expire(budget, ["spent"])
+    audit.record("budget_line.refund", "budget_line", order.budget_line_id,
+                 before={"spent": row.spent + amount}, after={"spent": row.spent}, note=note)
 
 
 def _release_budget(session, order: Order, spend: bool) -> list:

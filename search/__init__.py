@@ -63,20 +63,21 @@ def get_engine():
 
 def engine_status() -> dict:
     """For /api/v1/health: {"ok", "engine" (serving), "configured", "fallback", "backlog", ...}."""
-    from .indexing import backlog, set_aside
+    from .indexing import outbox_counts
 
     configured = current_app.config.get("SEARCH_ENGINE", "embedded")
     embedded = embedded_engine()
     emb = embedded.status()
     out = {"ok": emb.get("ok", False), "engine": embedded.name, "configured": configured,
-           "fallback": None, "backlog": backlog()}
+           "fallback": None}
+    out["backlog"], set_aside = outbox_counts()
     if emb.get("error"):
         out["error"] = emb["error"]
     es = get_es_engine()
     if es is not None:
         st = es.status()
         out["index"] = st.get("index")
-        out["set_aside"] = set_aside()  # changes the cluster refused MAX_ATTEMPTS times (a reindex covers them)
+        out["set_aside"] = set_aside  # changes the cluster refused MAX_ATTEMPTS times (a reindex covers them)
         if st.get("ok"):
             out.update(ok=True, engine=es.name)
             out.pop("error", None)

@@ -733,7 +733,7 @@ def drain(batch: int = 500, max_batches: int | None = None, now: dt.datetime | N
         return {"applied": 0, "discarded": n, "batches": 0, "left": 0, "error": None}
     holder = (worker or "w") + "-" + uuid.uuid4().hex[:12]
     if not acquire_lease(holder, now):
-        return {"applied": 0, "batches": 0, "left": backlog(), "busy": True, "error": None}
+        return {"applied": 0, "batches": 0, "left": outbox_counts()[0], "busy": True, "error": None}
     try:
         with Session(db.engine) as session:
             while max_batches is None or batches < max_batches:
@@ -757,8 +757,8 @@ def drain(batch: int = 500, max_batches: int | None = None, now: dt.datetime | N
                 except BulkItemsFailed as exc:
                     # the cluster answered and refused some documents: keep only the rows that
                     # stand for them (a supplier or agreement row may stand for several)
-                    keep = [r.id for r in rows if any(pid in exc.failed for pid in
-                                                      expand_to_products(session, {r.entity: {r.entity_id}}))]
+                    keep = [r.id for r in rows if (r.entity_id in exc.failed if r.entity == "product" else any(
+                        pid in exc.failed for pid in expand_to_products(session, {r.entity: {r.entity_id}})))]
                     error = str(exc)[:300]
                     refused += len(keep)
                     held += keep  # stay claimed until this drain ends: tried once per drain
@@ -785,31 +785,24 @@ def drain(batch: int = 500, max_batches: int | None = None, now: dt.datetime | N
                                                            SearchOutbox.claimed_by.startswith(holder))
                                 .values(claimed_by=None, claimed_at=None))
                 session.commit()
-            left = session.scalar(select(func.count()).select_from(SearchOutbox))
-            set_aside = session.scalar(select(func.count()).select_from(SearchOutbox)
-                                       .where(SearchOutbox.attempts >= MAX_ATTEMPTS))
+            left, set_aside = outbox_counts(session)
     finally:
         release_lease(holder)
     return {"applied": applied, "batches": batches, "left": left, "refused": refused, "set_aside": set_aside,
             "error": error}
 
 
-def backlog() -> int:
+def outbox_counts(session=None) -> tuple[int, int]:
+    """(rows waiting, rows set aside: refused MAX_ATTEMPTS times, no longer retried) in one
+    statement; (-1, -1) when the outbox cannot be read."""
+    session = session if session is not None else db.session
     try:
-        return db.session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
+        row = session.execute(select(func.count(), func.count().filter(SearchOutbox.attempts >= MAX_ATTEMPTS))
+                              .select_from(SearchOutbox)).one()
+        return int(row[0]), int(row[1])
     except Exception:  # noqa: BLE001
-        db.session.rollback()
-        return -1
-
-
-def set_aside() -> int:
-    """Outbox rows Elasticsearch refused MAX_ATTEMPTS times: no longer retried by the drain."""
-    try:
-        return db.session.scalar(select(func.count()).select_from(SearchOutbox)
-                                 .where(SearchOutbox.attempts >= MAX_ATTEMPTS)) or 0
-    except Exception:  # noqa: BLE001
-        db.session.rollback()
-        return -1
+        session.rollback()
+        return -1, -1
 
 
 # ====================================================================== full rebuild
@@ -1020,37 +1013,12 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
         if postgres:
             _start_change_log(engine)
             change_log = True
-        with Session(engine) as session:
-            total = session.scalar(select(func.count()).select_from(Product).where(sellable_condition()))
-            outbox_mark = session.scalar(select(func.max(SearchOutbox.id))) or 0
-        say(f"重建搜索索引：{total} 件在售商品")
-        if es is not None:
-            try:
-                es_job = es.start_reindex()
-            except Exception as exc:  # noqa: BLE001
-                say(f"Elasticsearch 不可用，只重建内置索引：{exc}")
-                es_job = None
-        done = 0
-        bulk = postgres and total >= bulk_rebuild_min()
         with engine.begin() as conn:
-            table = "search_doc"
             if postgres:
                 conn.exec_driver_sql("SET LOCAL govmall.rebuilding = 'on'")
-            if bulk:
-                # a new table without indexes, filled by COPY, indexed once and swapped in at the end
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PG_BUILD_TABLE}")
-                conn.exec_driver_sql(f"CREATE TABLE {PG_BUILD_TABLE} (LIKE search_doc INCLUDING DEFAULTS "
-                                     f"INCLUDING CONSTRAINTS)")
-                table = PG_BUILD_TABLE
-            elif postgres:
-                # GIN: collect new entries in a large pending list, merged once (much faster than per row)
-                conn.exec_driver_sql("SET LOCAL gin_pending_list_limit = '512MB'")
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                conn.exec_driver_sql("DELETE FROM search_doc")
             else:
                 # Python's sqlite3 opens the transaction only at a DML statement and would run the
-                # DDL before it in autocommit: a failed rebuild would leave the FTS table dropped
+                # DDL below in autocommit: a failed rebuild would leave the FTS table dropped
                 conn.exec_driver_sql("DELETE FROM search_doc WHERE 0")
                 # dropping the FTS table is far faster than deleting its rows one by one
                 conn.exec_driver_sql("DROP TRIGGER IF EXISTS search_doc_fts_delete")
@@ -1059,9 +1027,35 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                 conn.exec_driver_sql(SQLITE_DDL[0])
             # read inside the transaction: on SQLite it holds the write lock now, on PostgreSQL the
             # change log is on (a product listed from here on is in this list or in the log)
+            outbox_mark = conn.scalar(select(func.max(SearchOutbox.id))) or 0
             ids = list(conn.scalars(select(Product.id).where(sellable_condition())
                                     .order_by(Product.sales_count.desc(), Product.is_sme.desc(), Product.id)))
             total = len(ids)
+            say(f"重建搜索索引：{total} 件在售商品")
+            if es is not None:
+                try:
+                    es_job = es.start_reindex()
+                except Exception as exc:  # noqa: BLE001
+                    say(f"Elasticsearch 不可用，只重建内置索引：{exc}")
+                    es_job = None
+            done = 0
+            table = "search_doc"
+            if postgres and total >= bulk_rebuild_min():
+                bulk = True
+                # a new table without indexes, filled by COPY, indexed once and swapped in at the end
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PG_BUILD_TABLE}")
+                conn.exec_driver_sql(f"CREATE TABLE {PG_BUILD_TABLE} (LIKE search_doc INCLUDING DEFAULTS "
+                                     f"INCLUDING CONSTRAINTS)")
+                table = PG_BUILD_TABLE
+            else:
+                bulk = False
+                if postgres:
+                    # GIN: collect new entries in a large pending list, merged once (much faster than
+                    # per row)
+                    conn.exec_driver_sql("SET LOCAL gin_pending_list_limit = '512MB'")
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    conn.exec_driver_sql("DELETE FROM search_doc")
             chunks = [ids[start:start + batch_size] for start in range(0, total, batch_size)]
             for chunk, rows, docs in _documents_of_chunks(conn, chunks, with_raw=es_job is not None, workers=workers):
                 write_rendered(conn, rows, table=table)
@@ -1084,7 +1078,7 @@ def rebuild_index(progress: Optional[Callable[[str], None]] = None,
                 caught = _catch_up(conn)
                 if caught:
                     say(f"重建期间有 {caught} 件商品发生变化，已按最新状态补写")
-            if not postgres:
+            else:
                 conn.exec_driver_sql(SQLITE_DDL[1])
                 conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
                 conn.exec_driver_sql("ANALYZE search_doc")

@@ -275,6 +275,26 @@ def test_a_refusal_after_the_hold_releases_it_at_once_even_inside_a_savepoint(wo
     assert len(held) == 1 and card.v1.payment_intents.retrieve(held[0].id).status == "canceled"
 
 
+def test_a_failure_after_the_order_is_written_releases_the_hold(world, card, monkeypatch):
+    """The last step (recording the payment) fails: the hold taken before the locks is cancelled."""
+    from mall.problems import Problem, ServiceError
+    from orders import payments, services
+
+    held = []
+    real_hold = payments.hold_card
+    monkeypatch.setattr(payments, "hold_card", lambda ref, pm=None: held.append(real_hold(ref, pm)) or held[-1])
+
+    def fail(order, payment_method_id=None, hold=None):
+        raise ServiceError(Problem("payment_record_failed", "支付记录写入失败（测试）"))
+
+    monkeypatch.setattr(payments, "authorize_card", fail)
+    with pytest.raises(ServiceError):
+        services.place_order(world.buyer, budget_line_id=world.budget.id, lines=[(world.product.id, 1)],
+                             payment_method="card")
+    db.session.rollback()
+    assert len(held) == 1 and card.v1.payment_intents.retrieve(held[0].id).status == "canceled"
+
+
 # --------------------------------------------------------------------------- refunds
 
 def test_refunds_partial_then_full_with_limits(client, world, card):
